@@ -1,0 +1,63 @@
+//! Virtual time. Instants are integer nanoseconds since the start of a run;
+//! durations are plain `u64` nanoseconds. Floating point never stores time,
+//! so sums of delays are exact and identical on every machine.
+
+use serde::Serialize;
+
+/// Nanoseconds in one millisecond.
+pub const NANOS_PER_MS: u64 = 1_000_000;
+/// Nanoseconds in one second.
+pub const NANOS_PER_S: u64 = 1_000_000_000;
+
+/// An instant of virtual time, in nanoseconds since the run began.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct SimTime(pub u64);
+
+impl SimTime {
+    pub const ZERO: SimTime = SimTime(0);
+    pub const MAX: SimTime = SimTime(u64::MAX);
+
+    pub fn from_ms(ms: u64) -> SimTime {
+        SimTime(ms.saturating_mul(NANOS_PER_MS))
+    }
+
+    pub fn as_nanos(self) -> u64 {
+        self.0
+    }
+
+    /// Milliseconds as a float, for reports only.
+    pub fn as_ms_f64(self) -> f64 {
+        self.0 as f64 / NANOS_PER_MS as f64
+    }
+
+    /// This instant plus `delay_ns`, saturating at the end of time.
+    pub fn after(self, delay_ns: u64) -> SimTime {
+        SimTime(self.0.saturating_add(delay_ns))
+    }
+
+    /// Nanoseconds from `earlier` to `self` (zero if `earlier` is later).
+    pub fn since(self, earlier: SimTime) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+/// `ms` milliseconds as nanoseconds.
+pub const fn ms(ms: u64) -> u64 {
+    ms * NANOS_PER_MS
+}
+
+/// Converts a non-negative, finite number of milliseconds to whole nanoseconds,
+/// rounding to nearest. Negative or NaN inputs give zero; huge ones saturate.
+pub fn ms_f64_to_ns(ms: f64) -> u64 {
+    if ms.is_nan() || ms <= 0.0 {
+        return 0;
+    }
+    let ns = ms * NANOS_PER_MS as f64;
+    if ns >= u64::MAX as f64 { u64::MAX } else { libm::round(ns) as u64 }
+}
+
+impl std::fmt::Display for SimTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.3}ms", self.as_ms_f64())
+    }
+}
