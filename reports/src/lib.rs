@@ -1,1 +1,16 @@
+//! # reports
+//!
+//! Everything dsim says about a run after it ends: consistency checks over
+//! the recorded history, latency and throughput statistics, message and
+//! per-node counters, and their rendering as JSON and human text.
+//!
+//! Reports read a finished simulation; they never drive or change one.
 
+pub mod check;
+pub mod latency;
+pub mod report;
+pub mod stale;
+pub mod text;
+
+pub use check::{CheckResult, Verdict, Violation};
+pub use report::{RunMeta, RunReport};

@@ -61,9 +61,13 @@ pub trait Actor: Sized {
     }
 }
 
-/// Names a pending timer.
+/// Names a pending timer. `token` outlives the queue entry: a timer held by
+/// a pause is queued again under a new event id when the node resumes.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub struct TimerId(pub(crate) EventId);
+pub struct TimerId {
+    pub(crate) event: EventId,
+    pub(crate) token: u64,
+}
 
 /// A handler's view of the world.
 pub struct Ctx<'a, A: Actor> {
@@ -110,7 +114,7 @@ impl<'a, A: Actor> Ctx<'a, A> {
 
     /// Cancels a pending timer; returns false if it already fired.
     pub fn cancel_timer(&mut self, id: TimerId) -> bool {
-        self.core.queue.cancel(id.0)
+        self.core.cancel_timer(id)
     }
 
     /// Completes a client operation this node was asked to run.

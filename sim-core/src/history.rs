@@ -105,10 +105,19 @@ pub struct OpRecord {
     pub process: NodeId,
     pub op: Op,
     pub invoke: SimTime,
-    /// When it completed; `None` if it never did (then `status` is unknown).
+    /// When it completed, or when its client crashed (status unknown);
+    /// `None` if it was still pending when the run ended (status unknown).
+    /// An unknown operation may take effect at any time after `invoke`.
     pub complete: Option<SimTime>,
     /// `None` while pending.
     pub status: Option<OpStatus>,
+    /// Position of the invocation in the run's real-time order of
+    /// invocations and completions. Times can tie (two events in the same
+    /// nanosecond); these never do: `a` precedes `b` in real time exactly
+    /// when `a.complete_seq < b.invoke_seq`.
+    pub invoke_seq: u64,
+    /// Position of the completion in the same order.
+    pub complete_seq: Option<u64>,
     pub output: Output,
 }
 
@@ -122,12 +131,26 @@ impl OpRecord {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct History {
     pub ops: Vec<OpRecord>,
+    /// The next real-time sequence number.
+    next_seq: u64,
 }
 
 impl History {
     pub fn invoke(&mut self, process: NodeId, op: Op, now: SimTime) -> OpId {
         let id = OpId(u32::try_from(self.ops.len()).expect("history longer than 2^32 operations"));
-        self.ops.push(OpRecord { id, process, op, invoke: now, complete: None, status: None, output: Output::Nothing });
+        let invoke_seq = self.next_seq;
+        self.next_seq += 1;
+        self.ops.push(OpRecord {
+            id,
+            process,
+            op,
+            invoke: now,
+            complete: None,
+            status: None,
+            output: Output::Nothing,
+            invoke_seq,
+            complete_seq: None,
+        });
         id
     }
 
@@ -139,6 +162,8 @@ impl History {
         rec.status = Some(status);
         rec.complete = Some(now);
         rec.output = output;
+        rec.complete_seq = Some(self.next_seq);
+        self.next_seq += 1;
     }
 
     pub fn is_pending(&self, id: OpId) -> bool {

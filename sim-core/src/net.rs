@@ -168,6 +168,9 @@ pub struct Network {
     ingress_free_at: Vec<SimTime>,
     /// Latest delivery time per FIFO link (only when `fifo`).
     fifo_last: BTreeMap<(NodeId, NodeId), SimTime>,
+    /// Latest arrival at the receiver's ingress queue per FIFO link (only
+    /// when `fifo` and the receiver's ingress bandwidth is finite).
+    fifo_arrive_last: BTreeMap<(NodeId, NodeId), SimTime>,
 }
 
 impl Network {
@@ -182,6 +185,7 @@ impl Network {
             egress_free_at: vec![SimTime::ZERO; n],
             ingress_free_at: vec![SimTime::ZERO; n],
             fifo_last: BTreeMap::new(),
+            fifo_arrive_last: BTreeMap::new(),
         }
     }
 
@@ -281,10 +285,13 @@ impl Network {
         let last_bit = egress_end.after(latency_ns);
         let ingress_ns = transfer_ns(size_bytes, nic_in.ingress_bytes_per_s);
         if ingress_ns > 0 && from != to {
-            // Ingress order is decided when the message reaches the NIC.
-            return Hop::Arrive { at: first_bit, transfer_ns: ingress_ns, not_before: last_bit };
+            // Ingress order is decided when the message reaches the NIC, so on
+            // a FIFO link it must reach the NIC in send order too: otherwise a
+            // later message with less jitter takes the ingress queue first.
+            let at = fifo_clamp(self.cfg.fifo, &mut self.fifo_arrive_last, from, to, first_bit);
+            return Hop::Arrive { at, transfer_ns: ingress_ns, not_before: last_bit };
         }
-        Hop::Deliver(self.fifo_clamp(from, to, last_bit))
+        Hop::Deliver(fifo_clamp(self.cfg.fifo, &mut self.fifo_last, from, to, last_bit))
     }
 
     /// The receiver's NIC takes a message that arrived at `now`; returns its
@@ -300,18 +307,26 @@ impl Network {
         let start = now.max(self.ingress_free_at[to.index()]);
         let done = start.after(transfer_ns).max(not_before);
         self.ingress_free_at[to.index()] = done;
-        self.fifo_clamp(from, to, done)
+        fifo_clamp(self.cfg.fifo, &mut self.fifo_last, from, to, done)
     }
+}
 
-    fn fifo_clamp(&mut self, from: NodeId, to: NodeId, at: SimTime) -> SimTime {
-        if !self.cfg.fifo {
-            return at;
-        }
-        let last = self.fifo_last.entry((from, to)).or_insert(SimTime::ZERO);
-        let at = at.max(*last);
-        *last = at;
-        at
+/// On a FIFO network, moves `at` no earlier than the latest time recorded
+/// in `last` for the link, and records it.
+fn fifo_clamp(
+    fifo: bool,
+    last: &mut BTreeMap<(NodeId, NodeId), SimTime>,
+    from: NodeId,
+    to: NodeId,
+    at: SimTime,
+) -> SimTime {
+    if !fifo {
+        return at;
     }
+    let last = last.entry((from, to)).or_insert(SimTime::ZERO);
+    let at = at.max(*last);
+    *last = at;
+    at
 }
 
 #[cfg(test)]

@@ -100,9 +100,19 @@ impl<E> EventQueue<E> {
         None
     }
 
-    /// The time of the earliest key (possibly of a cancelled event).
-    pub fn peek_time(&self) -> Option<SimTime> {
-        self.heap.peek().map(|Reverse(k)| SimTime(k.time))
+    /// The time of the earliest live event. Keys of cancelled events at the
+    /// head are discarded first: the run loop compares this time with its
+    /// deadline and quiesce limits before popping, and a cancelled key would
+    /// let a later event slip past them.
+    pub fn peek_time(&mut self) -> Option<SimTime> {
+        while let Some(Reverse(key)) = self.heap.peek() {
+            if self.slots[key.slot as usize].event.is_some() {
+                return Some(SimTime(key.time));
+            }
+            self.free.push(key.slot);
+            self.heap.pop();
+        }
+        None
     }
 
     /// Live (not cancelled) pending events.
@@ -141,6 +151,17 @@ mod tests {
         assert_eq!(q.len(), 1);
         assert_eq!(q.pop(), Some((SimTime(2), 'b')));
         assert_eq!(q.pop(), None);
+    }
+
+    #[test]
+    fn peek_skips_cancelled_events() {
+        let mut q = EventQueue::new();
+        let a = q.push(SimTime(1), 'a');
+        q.push(SimTime(9), 'b');
+        q.cancel(a);
+        assert_eq!(q.peek_time(), Some(SimTime(9)));
+        assert_eq!(q.pop(), Some((SimTime(9), 'b')));
+        assert_eq!(q.peek_time(), None);
     }
 
     #[test]

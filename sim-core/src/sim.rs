@@ -13,7 +13,7 @@ use crate::disk::{Disk, DiskStats};
 use crate::fault::{FaultAction, FaultPlan, FaultRecord, FaultSource, Nemesis, NemesisKind};
 use crate::history::{History, Key, Op, OpId, OpStatus, Output, Value};
 use crate::net::{DropReason, Hop, NetConfig, Network, NodeSet, Route};
-use crate::queue::EventQueue;
+use crate::queue::{EventId, EventQueue};
 use crate::rng::{SimRng, Stream};
 use crate::time::{SimTime, ms_f64_to_ns};
 use crate::trace::{TraceEvent, TraceHasher, TraceKind};
@@ -142,6 +142,8 @@ pub(crate) enum Event<A: Actor> {
     Timer {
         node: NodeId,
         incarnation: u32,
+        /// The `TimerId::token` of this timer.
+        token: u64,
         timer: A::Timer,
     },
     /// A closed-loop client's next generated operation.
@@ -211,6 +213,10 @@ pub struct Core<A: Actor> {
     nemeses: Vec<Nemesis>,
     fault_rng: SimRng,
     names: Vec<String>,
+    next_timer_token: u64,
+    /// Timers held by a pause and queued again on resume, by token: their
+    /// current event id, so `cancel_timer` still finds them.
+    requeued_timers: BTreeMap<u64, EventId>,
 }
 
 impl<A: Actor> Core<A> {
@@ -287,7 +293,20 @@ impl<A: Actor> Core<A> {
     pub(crate) fn set_timer(&mut self, node: NodeId, after_ns: u64, timer: A::Timer) -> TimerId {
         let incarnation = self.nodes[node.index()].incarnation;
         let at = self.now.after(after_ns);
-        TimerId(self.queue.push(at, Event::Timer { node, incarnation, timer }))
+        let token = self.next_timer_token;
+        self.next_timer_token += 1;
+        let event = self.queue.push(at, Event::Timer { node, incarnation, token, timer });
+        TimerId { event, token }
+    }
+
+    pub(crate) fn cancel_timer(&mut self, id: TimerId) -> bool {
+        if self.queue.cancel(id.event) {
+            return true;
+        }
+        match self.requeued_timers.remove(&id.token) {
+            Some(event) => self.queue.cancel(event),
+            None => false,
+        }
     }
 
     pub(crate) fn complete(&mut self, client: NodeId, id: OpId, status: OpStatus, output: Output) {
@@ -390,6 +409,8 @@ impl<A: Actor> Sim<A> {
             nemeses: cfg.faults.nemeses.clone(),
             fault_rng: SimRng::new(cfg.seed, Stream::Faults),
             names,
+            next_timer_token: 0,
+            requeued_timers: BTreeMap::new(),
         };
         let mut sim = Sim {
             actors,
@@ -557,7 +578,10 @@ impl<A: Actor> Sim<A> {
                 let at = self.core.net.ingress(now, from, to, transfer_ns, not_before);
                 self.core.push(at, Event::Deliver { from, to, msg });
             }
-            Event::Timer { node, incarnation, timer } => {
+            Event::Timer { node, incarnation, token, timer } => {
+                if !self.core.requeued_timers.is_empty() {
+                    self.core.requeued_timers.remove(&token);
+                }
                 let meta = &self.core.nodes[node.index()];
                 if meta.incarnation != incarnation || meta.status == NodeStatus::Down {
                     return;
@@ -584,11 +608,14 @@ impl<A: Actor> Sim<A> {
                 }
             }
             Event::Arrival => {
+                // An arrival at a down client is not issued and not counted:
+                // nobody was there to ask.
                 if let Some(client) = self.core.workload.pick_client()
+                    && self.core.nodes[client.index()].status != NodeStatus::Down
                     && self.core.workload.may_issue(client, now)
                 {
                     let op = self.core.workload.next_op(client);
-                    self.push_or_invoke(client, op);
+                    self.invoke_or_hold(client, op);
                 }
                 let next = now.after(self.core.workload.arrival_gap_ns());
                 if next < self.core.workload.cfg.stop {
@@ -609,18 +636,14 @@ impl<A: Actor> Sim<A> {
         }
     }
 
-    /// Open-loop arrivals at a down client are not issued; at a paused one
-    /// they wait in its backlog like any other event.
-    fn push_or_invoke(&mut self, client: NodeId, op: Op) {
-        match self.core.nodes[client.index()].status {
-            NodeStatus::Up => {
-                self.invoke(client, op);
-            }
-            NodeStatus::Paused => {
-                self.core.workload_events += 1;
-                self.core.backlog.entry(client).or_default().push(Event::Invoke { client, op });
-            }
-            NodeStatus::Down => {}
+    /// An open-loop arrival at a paused client waits in its backlog like any
+    /// other event; at a live one it runs now.
+    fn invoke_or_hold(&mut self, client: NodeId, op: Op) {
+        if self.core.nodes[client.index()].status == NodeStatus::Paused {
+            self.core.workload_events += 1;
+            self.core.backlog.entry(client).or_default().push(Event::Invoke { client, op });
+        } else {
+            self.invoke(client, op);
         }
     }
 
@@ -698,6 +721,18 @@ impl<A: Actor> Sim<A> {
         let pending = std::mem::take(&mut meta.pending_ops);
         if let Some(held) = self.core.backlog.remove(&n) {
             self.core.workload_events -= held.iter().filter(|e| e.is_workload()).count();
+            for e in &held {
+                match e {
+                    Event::Timer { token, .. } => {
+                        self.core.requeued_timers.remove(token);
+                    }
+                    // Messages held for a paused node die with it.
+                    Event::Deliver { from, msg, .. } => {
+                        self.core.dropped(msg.kind(), *from, n, DropReason::ReceiverDown)
+                    }
+                    _ => {}
+                }
+            }
         }
         self.core.stats.by_node[i].crashes += 1;
         self.disks[i].crash();
@@ -735,8 +770,15 @@ impl<A: Actor> Sim<A> {
         self.core.log_fault(source, "resume", vec![n], name);
         let now = self.core.now;
         for ev in self.core.backlog.remove(&n).unwrap_or_default() {
+            let token = match ev {
+                Event::Timer { token, .. } => Some(token),
+                _ => None,
+            };
             // Already counted as pending when first pushed.
-            self.core.queue.push(now, ev);
+            let event = self.core.queue.push(now, ev);
+            if let Some(token) = token {
+                self.core.requeued_timers.insert(token, event);
+            }
         }
     }
 

@@ -1,0 +1,51 @@
+//! The common shape of a check's result.
+
+use serde::Serialize;
+
+/// A check's verdict.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// The check could not decide (budget exceeded, not enough information).
+    Unknown,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Unknown => "unknown",
+        }
+    }
+}
+
+/// One example of a violation, with enough context to find it in the history.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Violation {
+    /// Short machine-readable kind, e.g. `stale-read`.
+    pub kind: &'static str,
+    /// Operation ids (indices in the history) involved.
+    pub ops: Vec<u32>,
+    /// Processes (client names) involved.
+    pub processes: Vec<String>,
+    /// Simulated time of the violating operation, in milliseconds.
+    pub at_ms: f64,
+    /// One sentence a person can read.
+    pub message: String,
+}
+
+/// The outcome of one check.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CheckResult {
+    pub name: &'static str,
+    pub verdict: Verdict,
+    /// Number of violations found (may exceed the examples listed).
+    pub violation_count: u64,
+    /// Up to the configured number of examples.
+    pub violations: Vec<Violation>,
+    /// Check-specific numbers (for stale reads: staleness statistics).
+    pub details: serde_json::Value,
+}

@@ -1,0 +1,190 @@
+//! The report of one run: what `dsim run --json` prints and `report.json` holds.
+
+use crate::check::{CheckResult, Verdict};
+use crate::latency::{LatencySummary, OpCounts, latency_by_kind, op_counts, throughput_ops_per_s};
+use serde::Serialize;
+use sim_core::disk::DiskStats;
+use sim_core::sim::{MsgKindStats, NodeStats};
+use sim_core::{Actor, EndReason, Message, NodeId, NodeStatus, RunSummary, Sim};
+use std::collections::BTreeMap;
+
+/// What the caller knows about the run that the simulation does not.
+#[derive(Clone, Debug, Default)]
+pub struct RunMeta {
+    pub scenario: String,
+    pub protocol: String,
+    pub file: String,
+    pub seed: u64,
+    /// One command that reproduces this run exactly.
+    pub command: String,
+    pub warnings: Vec<String>,
+    /// How many example violations each check lists.
+    pub max_examples: usize,
+}
+
+/// Message counters, totals and per type.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MessageReport {
+    pub sent: u64,
+    pub sent_bytes: u64,
+    pub delivered: u64,
+    pub dropped: u64,
+    pub duplicated: u64,
+    /// Messages sent per successful client operation.
+    pub per_ok_op: f64,
+    pub by_type: BTreeMap<String, MsgKindStats>,
+}
+
+/// One node's load and state.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NodeReport {
+    pub name: String,
+    pub role: String,
+    pub status: NodeStatus,
+    #[serde(flatten)]
+    pub load: NodeStats,
+    pub disk: DiskStats,
+}
+
+/// One injected fault.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FaultReport {
+    pub at_ms: f64,
+    pub source: sim_core::fault::FaultSource,
+    pub kind: &'static str,
+    pub nodes: Vec<String>,
+    pub detail: String,
+}
+
+/// One `[expect]` line and whether the run met it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExpectationResult {
+    pub key: String,
+    pub expected: String,
+    pub actual: String,
+    pub met: bool,
+}
+
+/// The whole report of a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunReport {
+    pub dsim_version: &'static str,
+    pub scenario: String,
+    pub protocol: String,
+    pub file: String,
+    pub seed: u64,
+    /// The trace hash as 16 hex digits.
+    pub trace_hash: String,
+    pub command: String,
+    pub events: u64,
+    pub sim_time_ms: f64,
+    pub end_reason: EndReason,
+    pub ops: OpCounts,
+    pub throughput_ops_per_s: f64,
+    pub latency_ms: BTreeMap<String, LatencySummary>,
+    pub messages: MessageReport,
+    pub nodes: Vec<NodeReport>,
+    pub faults: Vec<FaultReport>,
+    pub checks: Vec<CheckResult>,
+    /// Protocol-specific numbers (placement, repairs, ...).
+    pub protocol_details: serde_json::Value,
+    pub expectations: Vec<ExpectationResult>,
+    pub warnings: Vec<String>,
+    /// `completed`, `violation` (a check failed) or `limit` (a run limit cut it short).
+    pub outcome: &'static str,
+}
+
+impl RunReport {
+    /// Gathers the report of a finished simulation and runs the checks.
+    pub fn collect<A: Actor>(
+        sim: &Sim<A>,
+        summary: &RunSummary,
+        meta: RunMeta,
+        protocol_details: serde_json::Value,
+    ) -> RunReport {
+        let history = sim.history();
+        let names = sim.names();
+        let stats = sim.stats();
+        let ops = op_counts(history);
+        let mut by_type = BTreeMap::new();
+        let (mut sent, mut sent_bytes, mut delivered, mut dropped, mut duplicated) = (0, 0, 0, 0, 0);
+        for (i, k) in stats.by_kind.iter().enumerate() {
+            sent += k.sent;
+            sent_bytes += k.sent_bytes;
+            delivered += k.delivered;
+            dropped += k.dropped_loss + k.dropped_partition + k.dropped_receiver_down;
+            duplicated += k.duplicated;
+            if k.sent > 0 {
+                by_type.insert(A::Msg::KINDS[i].to_string(), k.clone());
+            }
+        }
+        let per_ok_op = if ops.ok == 0 { 0.0 } else { (sent as f64 / ops.ok as f64 * 100.0).round() / 100.0 };
+        let nodes = (0..names.len())
+            .map(|i| NodeReport {
+                name: names[i].clone(),
+                role: sim.roles()[i].clone(),
+                status: sim.status(NodeId(i as u32)),
+                load: stats.by_node[i].clone(),
+                disk: sim.disk_stats(NodeId(i as u32)),
+            })
+            .collect();
+        let faults = sim
+            .fault_log()
+            .iter()
+            .map(|f| FaultReport {
+                at_ms: f.at.as_ms_f64(),
+                source: f.source,
+                kind: f.kind,
+                nodes: f.nodes.iter().map(|n| names[n.index()].clone()).collect(),
+                detail: f.detail.clone(),
+            })
+            .collect();
+        let name_of = |r: &sim_core::OpRecord| names[r.process.index()].clone();
+        let checks = vec![crate::stale::check(history, meta.max_examples, &name_of)];
+        let mut report = RunReport {
+            dsim_version: env!("CARGO_PKG_VERSION"),
+            scenario: meta.scenario,
+            protocol: meta.protocol,
+            file: meta.file,
+            seed: meta.seed,
+            trace_hash: format!("{:016x}", summary.trace_hash),
+            command: meta.command,
+            events: summary.events,
+            sim_time_ms: summary.end_time.as_ms_f64(),
+            end_reason: summary.end_reason,
+            throughput_ops_per_s: throughput_ops_per_s(history),
+            latency_ms: latency_by_kind(history),
+            ops,
+            messages: MessageReport { sent, sent_bytes, delivered, dropped, duplicated, per_ok_op, by_type },
+            nodes,
+            faults,
+            checks,
+            protocol_details,
+            expectations: Vec::new(),
+            warnings: meta.warnings,
+            outcome: "completed",
+        };
+        report.outcome = report.judge_outcome();
+        report
+    }
+
+    fn judge_outcome(&self) -> &'static str {
+        if self.end_reason.is_limit() {
+            "limit"
+        } else if self.checks.iter().any(|c| c.verdict == Verdict::Fail) {
+            "violation"
+        } else {
+            "completed"
+        }
+    }
+
+    pub fn check(&self, name: &str) -> Option<&CheckResult> {
+        self.checks.iter().find(|c| c.name == name)
+    }
+
+    /// Whether the run passes: by its expectations if it has any, otherwise
+    /// by its outcome.
+    pub fn passed(&self) -> bool {
+        if self.expectations.is_empty() { self.outcome == "completed" } else { self.expectations.iter().all(|e| e.met) }
+    }
+}

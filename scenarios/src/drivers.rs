@@ -1,0 +1,109 @@
+//! The protocols dsim can run, and the glue between a scenario and each
+//! protocol module: its parameters, its nodes, its report details.
+//! Adding a protocol means one `Protocol` variant and one arm per function.
+
+use crate::error::InputError;
+use crate::locate::Locator;
+use crate::schema::ParamsOnly;
+use protocols::directory_kv;
+use serde::de::DeserializeOwned;
+use sim_core::{NodeSpec, OpKind};
+
+/// Static description of a protocol, for `dsim list` and validation.
+pub struct ProtocolInfo {
+    pub name: &'static str,
+    pub summary: &'static str,
+    /// What `cluster.nodes` counts for this protocol.
+    pub nodes_are: &'static str,
+    pub ops: &'static [OpKind],
+    /// (name, default, description)
+    pub params: &'static [(&'static str, &'static str, &'static str)],
+}
+
+pub const PROTOCOLS: &[ProtocolInfo] = &[ProtocolInfo {
+    name: "directory_kv",
+    summary: directory_kv::SUMMARY,
+    nodes_are: "storage nodes (plus one directory, `dir`)",
+    ops: directory_kv::OPS,
+    params: directory_kv::PARAM_DOCS,
+}];
+
+pub fn info(name: &str) -> Option<&'static ProtocolInfo> {
+    PROTOCOLS.iter().find(|p| p.name == name)
+}
+
+/// A protocol with its parsed parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Protocol {
+    DirectoryKv(directory_kv::Params),
+}
+
+impl Protocol {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Protocol::DirectoryKv(_) => "directory_kv",
+        }
+    }
+
+    /// Parses `[params]` for the named protocol and validates it against the
+    /// cluster; returns the protocol and its warnings.
+    pub fn load(
+        name: &str,
+        file: &str,
+        text: &str,
+        locator: &Locator,
+        servers: usize,
+    ) -> Result<(Protocol, Vec<String>), InputError> {
+        match name {
+            "directory_kv" => {
+                let p: directory_kv::Params = parse_params(file, text, locator)?;
+                let warnings = p.validate(servers).map_err(|e| {
+                    let key = format!("params.{}", e.key);
+                    InputError::new(file, e.message)
+                        .at_line(locator.line_of(&key).or(locator.line_of("params")))
+                        .at_key(key)
+                })?;
+                Ok((Protocol::DirectoryKv(p), warnings))
+            }
+            other => {
+                let known: Vec<&str> = PROTOCOLS.iter().map(|p| p.name).collect();
+                Err(InputError::new(file, format!("unknown protocol `{other}`"))
+                    .at_key("scenario.protocol")
+                    .at_line(locator.line_of("scenario.protocol"))
+                    .with_hint(format!("use one of: {} (see `dsim list`)", known.join(", "))))
+            }
+        }
+    }
+
+    /// Node names and roles, in node-id order.
+    pub fn layout(&self, servers: usize, clients: usize) -> Vec<(String, String)> {
+        match self {
+            Protocol::DirectoryKv(p) => names_and_roles(directory_kv::build(p, servers, clients)),
+        }
+    }
+
+    /// Names of the numbers in this protocol's report details, for `[expect]`.
+    pub fn detail_metrics(&self) -> Vec<String> {
+        let value = match self {
+            Protocol::DirectoryKv(_) => serde_json::to_value(directory_kv::DirectoryCounters::default()),
+        };
+        value
+            .ok()
+            .and_then(|v| v.as_object().cloned())
+            .map(|o| o.into_iter().filter(|(_, v)| v.is_number()).map(|(k, _)| k).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn names_and_roles<A>(nodes: Vec<NodeSpec<A>>) -> Vec<(String, String)> {
+    nodes.into_iter().map(|n| (n.name, n.role)).collect()
+}
+
+/// Parses `[params]` with the protocol's own schema, from the whole text, so
+/// toml's errors carry spans in the file.
+fn parse_params<P: DeserializeOwned + Default>(file: &str, text: &str, locator: &Locator) -> Result<P, InputError> {
+    match toml::from_str::<ParamsOnly<P>>(text) {
+        Ok(p) => Ok(p.params.unwrap_or_default()),
+        Err(e) => Err(crate::load::toml_error(file, &e, locator)),
+    }
+}

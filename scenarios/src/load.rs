@@ -1,0 +1,636 @@
+//! Loading a scenario: read the file, apply `--set` overrides, parse, check
+//! every value for sense, and resolve node names into ids.
+
+use crate::drivers::{self, Protocol};
+use crate::error::InputError;
+use crate::expect::{self, Expectation};
+use crate::locate::Locator;
+use crate::overrides::{self, Override};
+use crate::schema::*;
+use sim_core::fault::{FaultAction, FaultPlan, Nemesis, NemesisKind, TimedFault};
+use sim_core::net::{LinkRule, NetConfig, Nic, NodeSet};
+use sim_core::workload::{Arrivals, KeyDist, ScriptedOp, WorkloadConfig};
+use sim_core::{Limits, NodeId, Op, OpKind, SimTime, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Most nodes or clients a scenario may declare.
+pub const MAX_NODES: usize = 1_000_000;
+/// Largest key space a workload may draw from.
+pub const MAX_KEYS: u64 = 100_000_000;
+
+/// A loaded, checked scenario with names resolved.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The path as given.
+    pub file: String,
+    /// The TOML actually run (overrides applied).
+    pub text: String,
+    pub overrides: Vec<Override>,
+    pub name: String,
+    pub description: String,
+    pub protocol: Protocol,
+    pub seed: u64,
+    pub servers: usize,
+    pub clients: usize,
+    pub names: Vec<String>,
+    pub roles: Vec<String>,
+    pub net: NetConfig,
+    pub workload: WorkloadConfig,
+    pub faults: FaultPlan,
+    pub limits: Limits,
+    pub max_examples: usize,
+    pub expectations: Vec<Expectation>,
+    pub warnings: Vec<String>,
+    /// Display names of scripted keys and values.
+    pub key_names: BTreeMap<u64, String>,
+    pub value_names: BTreeMap<u64, String>,
+}
+
+/// Loads a scenario file with `--set` overrides (`key=value` strings).
+pub fn load(path: &Path, sets: &[String]) -> Result<Scenario, InputError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        InputError::new(&file, format!("cannot read the scenario: {e}"))
+            .with_hint("check the path; `dsim list` shows the catalog scenarios")
+    })?;
+    load_str(&file, &text, sets)
+}
+
+/// Loads a scenario from text; `file` names it in messages.
+pub fn load_str(file: &str, original: &str, sets: &[String]) -> Result<Scenario, InputError> {
+    let overrides: Vec<Override> = sets.iter().map(|s| Override::parse(s)).collect::<Result<_, _>>()?;
+    // Check the file alone first, so its own mistakes are reported against its lines.
+    let original_locator = Locator::new(original);
+    if let Err(e) = toml::from_str::<ScenarioFile>(original) {
+        return Err(toml_error(file, &e, &original_locator));
+    }
+    let text = overrides::apply(file, original, &overrides)?;
+    let locator = Locator::new(&text);
+    let ctx = Ctx { file, locator: &locator, original: &original_locator, overrides: &overrides };
+    let parsed: ScenarioFile = toml::from_str(&text).map_err(|e| ctx.toml(&e))?;
+    build(&ctx, parsed, &text)
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    locator: &'a Locator<'a>,
+    original: &'a Locator<'a>,
+    overrides: &'a [Override],
+}
+
+impl Ctx<'_> {
+    /// An error about `key`, attributed to a `--set` if one set it.
+    fn err(&self, key: &str, message: impl Into<String>) -> InputError {
+        if let Some(o) = self.overrides.iter().find(|o| key == o.path || key.starts_with(&format!("{}.", o.path))) {
+            return InputError::new("--set", format!("`{}`: {}", o.raw, message.into())).at_key(key);
+        }
+        let line = self.original.line_of(key).or_else(|| self.locator.line_of(key));
+        InputError::new(self.file, message).at_key(key).at_line(line)
+    }
+
+    fn toml(&self, e: &toml::de::Error) -> InputError {
+        let converted = toml_error(self.file, e, self.locator);
+        match converted.key.clone() {
+            Some(key) => {
+                let mut out = self.err(&key, e.message().to_string());
+                out.hint = converted.hint;
+                out
+            }
+            None => converted,
+        }
+    }
+}
+
+/// Converts a toml error into one that names the line and key.
+pub fn toml_error(file: &str, e: &toml::de::Error, locator: &Locator) -> InputError {
+    let mut err = InputError::new(file, e.message().trim().to_string());
+    if let Some(span) = e.span() {
+        let (line, col) = locator.line_col(span.start);
+        err = err.at_line(Some(line));
+        err.column = u32::try_from(col).ok();
+        err.key = locator.path_at(span.start);
+    }
+    if e.message().contains("unknown field") {
+        err.hint = Some("check the spelling; docs/scenario-format.md lists every key".into());
+    }
+    err
+}
+
+fn probability(ctx: &Ctx, key: &str, p: f64) -> Result<f64, InputError> {
+    if !(0.0..=1.0).contains(&p) || p.is_nan() {
+        return Err(ctx.err(key, format!("must be a probability between 0 and 1, got {p}")));
+    }
+    Ok(p)
+}
+
+/// Resolves node selectors: node names, roles (`storage`, `clients`),
+/// `servers` (every non-client), `all`, or `[[cluster.groups]]` names.
+struct Selector<'a> {
+    names: &'a [String],
+    roles: &'a [String],
+    groups: BTreeMap<String, Vec<NodeId>>,
+}
+
+impl Selector<'_> {
+    fn resolve_one(&self, sel: &str) -> Option<Vec<NodeId>> {
+        let all = || (0..self.names.len() as u32).map(NodeId);
+        if let Some(i) = self.names.iter().position(|n| n == sel) {
+            return Some(vec![NodeId(i as u32)]);
+        }
+        if let Some(g) = self.groups.get(sel) {
+            return Some(g.clone());
+        }
+        match sel {
+            "all" | "*" => return Some(all().collect()),
+            "servers" => return Some(all().filter(|n| self.roles[n.index()] != "client").collect()),
+            _ => {}
+        }
+        let singular = sel.strip_suffix('s').unwrap_or(sel);
+        let by_role: Vec<NodeId> =
+            all().filter(|n| self.roles[n.index()] == sel || self.roles[n.index()] == singular).collect();
+        (!by_role.is_empty()).then_some(by_role)
+    }
+
+    fn resolve(&self, ctx: &Ctx, key: &str, sels: &[String]) -> Result<Vec<NodeId>, InputError> {
+        let mut out = Vec::new();
+        for (i, s) in sels.iter().enumerate() {
+            let nodes = self.resolve_one(s).ok_or_else(|| {
+                let mut roles: Vec<&str> = self.roles.iter().map(String::as_str).collect();
+                roles.sort();
+                roles.dedup();
+                let sample: Vec<&str> = self.names.iter().take(6).map(String::as_str).collect();
+                ctx.err(&format!("{key}[{i}]"), format!("no node, role or group is called `{s}`")).with_hint(format!(
+                    "use a node name ({}{}), a role ({}), `servers`, `all`, or a [[cluster.groups]] name",
+                    sample.join(", "),
+                    if self.names.len() > 6 { ", ..." } else { "" },
+                    roles.join(", ")
+                ))
+            })?;
+            for n in nodes {
+                if !out.contains(&n) {
+                    out.push(n);
+                }
+            }
+        }
+        if out.is_empty() {
+            return Err(ctx.err(key, "selects no node").with_hint("name at least one node, role or group"));
+        }
+        Ok(out)
+    }
+}
+
+fn build(ctx: &Ctx, f: ScenarioFile, text: &str) -> Result<Scenario, InputError> {
+    let s = &f.scenario;
+    if s.name.trim().is_empty() {
+        return Err(ctx.err("scenario.name", "must not be empty"));
+    }
+    if s.duration_ms == 0 {
+        return Err(ctx.err("scenario.duration_ms", "must be positive: it is how long the workload runs"));
+    }
+    if s.max_events == 0 {
+        return Err(ctx.err("scenario.max_events", "must be positive"));
+    }
+    let c = &f.cluster;
+    if c.nodes == 0 || c.nodes > MAX_NODES {
+        return Err(ctx.err("cluster.nodes", format!("must be between 1 and {MAX_NODES}, got {}", c.nodes)));
+    }
+    if c.clients > MAX_NODES {
+        return Err(ctx.err("cluster.clients", format!("must be at most {MAX_NODES}, got {}", c.clients)));
+    }
+    let (protocol, mut warnings) = Protocol::load(&s.protocol, ctx.file, text, ctx.locator, c.nodes).map_err(|e| {
+        // Parameter errors set by --set are attributed to it.
+        match &e.key {
+            Some(k) if ctx.overrides.iter().any(|o| k.starts_with(&o.path)) => ctx.err(k, e.message.clone()),
+            _ => e,
+        }
+    })?;
+    let layout = protocol.layout(c.nodes, c.clients);
+    let names: Vec<String> = layout.iter().map(|(n, _)| n.clone()).collect();
+    let roles: Vec<String> = layout.iter().map(|(_, r)| r.clone()).collect();
+    let n = names.len();
+
+    let mut selector = Selector { names: &names, roles: &roles, groups: BTreeMap::new() };
+    for (i, g) in c.groups.iter().enumerate() {
+        let key = format!("cluster.groups[{i}]");
+        if selector.resolve_one(&g.name).is_some() {
+            return Err(ctx.err(&format!("{key}.name"), format!("`{}` is already a node, role or group name", g.name)));
+        }
+        let members = selector.resolve(ctx, &format!("{key}.nodes"), &g.nodes)?;
+        selector.groups.insert(g.name.clone(), members);
+    }
+
+    let net = build_network(ctx, &f.network, &selector, n)?;
+    let stop = SimTime::from_ms(s.duration_ms);
+    let deadline = stop.after(sim_core::ms(s.drain_ms.max(s.quiesce_ms)));
+    let client_ids: Vec<NodeId> = (0..n as u32).map(NodeId).filter(|id| roles[id.index()] == "client").collect();
+    let info = drivers::info(protocol.name()).expect("a loaded protocol is registered");
+    let (workload, key_names, value_names) =
+        build_workload(ctx, &f.workload, &selector, &client_ids, info.ops, stop, &mut warnings)?;
+    let faults = build_faults(ctx, &f.faults, &selector, &roles, stop, deadline, &mut warnings)?;
+    let expectations = expect::parse(&f.expect, &protocol.detail_metrics(), |key, msg| ctx.err(key, msg))?;
+
+    Ok(Scenario {
+        file: ctx.file.to_string(),
+        text: text.to_string(),
+        overrides: ctx.overrides.to_vec(),
+        name: s.name.clone(),
+        description: s.description.clone(),
+        protocol,
+        seed: s.seed,
+        servers: c.nodes,
+        clients: c.clients,
+        names,
+        roles,
+        net,
+        workload,
+        faults,
+        limits: Limits { quiesce_ns: sim_core::ms(s.quiesce_ms), deadline, max_events: s.max_events },
+        max_examples: s.max_examples,
+        expectations,
+        warnings,
+        key_names,
+        value_names,
+    })
+}
+
+fn build_network(ctx: &Ctx, w: &NetworkSection, sel: &Selector, n: usize) -> Result<NetConfig, InputError> {
+    let mut net = NetConfig::simple(n, 0.0);
+    net.latency_ms = w.latency_ms.clone();
+    net.loss = probability(ctx, "network.loss", w.loss)?;
+    net.duplicate = probability(ctx, "network.duplicate", w.duplicate)?;
+    if !w.jitter_ms.is_finite() || w.jitter_ms < 0.0 {
+        return Err(ctx.err("network.jitter_ms", format!("must be a finite number >= 0, got {}", w.jitter_ms)));
+    }
+    net.jitter_ms = w.jitter_ms;
+    net.fifo = w.fifo;
+    if let Some(bw) = w.bandwidth_bytes_per_s {
+        if bw == 0 {
+            return Err(
+                ctx.err("network.bandwidth_bytes_per_s", "must be positive; leave it out for unlimited bandwidth")
+            );
+        }
+        net.nics = vec![Nic { egress_bytes_per_s: Some(bw), ingress_bytes_per_s: Some(bw) }; n];
+    }
+    for (i, l) in w.links.iter().enumerate() {
+        let key = format!("network.links[{i}]");
+        let from = sel.resolve(ctx, &format!("{key}.from"), &l.from)?;
+        let to = sel.resolve(ctx, &format!("{key}.to"), &l.to)?;
+        net.links.push(LinkRule {
+            from: NodeSet::from_nodes(from),
+            to: NodeSet::from_nodes(to),
+            one_way: l.one_way,
+            latency_ms: l.latency_ms.clone(),
+        });
+    }
+    for (i, nic) in w.nics.iter().enumerate() {
+        let key = format!("network.nics[{i}]");
+        for (field, v) in
+            [("egress_bytes_per_s", nic.egress_bytes_per_s), ("ingress_bytes_per_s", nic.ingress_bytes_per_s)]
+        {
+            if v == Some(0) {
+                return Err(ctx.err(&format!("{key}.{field}"), "must be positive; leave it out for unlimited"));
+            }
+        }
+        if nic.egress_bytes_per_s.is_none() && nic.ingress_bytes_per_s.is_none() {
+            return Err(ctx.err(&key, "sets neither egress_bytes_per_s nor ingress_bytes_per_s"));
+        }
+        for node in sel.resolve(ctx, &format!("{key}.nodes"), &nic.nodes)? {
+            let slot = &mut net.nics[node.index()];
+            if nic.egress_bytes_per_s.is_some() {
+                slot.egress_bytes_per_s = nic.egress_bytes_per_s;
+            }
+            if nic.ingress_bytes_per_s.is_some() {
+                slot.ingress_bytes_per_s = nic.ingress_bytes_per_s;
+            }
+        }
+    }
+    Ok(net)
+}
+
+type WorkloadParts = (WorkloadConfig, BTreeMap<u64, String>, BTreeMap<u64, String>);
+
+fn build_workload(
+    ctx: &Ctx,
+    w: &WorkloadSection,
+    sel: &Selector,
+    clients: &[NodeId],
+    supported: &[OpKind],
+    stop: SimTime,
+    warnings: &mut Vec<String>,
+) -> Result<WorkloadParts, InputError> {
+    let only = |key: &str, present: bool, mode: &str| -> Result<(), InputError> {
+        if present {
+            Err(ctx
+                .err(key, format!("only applies to {mode}"))
+                .with_hint("remove it, or change the mode it belongs to"))
+        } else {
+            Ok(())
+        }
+    };
+    let arrivals = match w.mode {
+        ModeName::Closed => {
+            only("workload.rate_per_s", w.rate_per_s.is_some(), "mode = \"open\"")?;
+            Arrivals::Closed { think_time_ms: w.think_time_ms.clone() }
+        }
+        ModeName::Open => {
+            let rate = w.rate_per_s.ok_or_else(|| ctx.err("workload", "mode = \"open\" needs `rate_per_s`"))?;
+            if !rate.is_finite() || rate <= 0.0 {
+                return Err(ctx.err("workload.rate_per_s", format!("must be a positive number, got {rate}")));
+            }
+            Arrivals::Open { rate_per_s: rate }
+        }
+        ModeName::Script => {
+            only("workload.rate_per_s", w.rate_per_s.is_some(), "mode = \"open\"")?;
+            if w.script.is_empty() {
+                return Err(ctx.err("workload.mode", "mode = \"script\" needs [[workload.script]] entries"));
+            }
+            Arrivals::ScriptOnly
+        }
+    };
+    if w.mode != ModeName::Script {
+        if w.keys == 0 || w.keys > MAX_KEYS {
+            return Err(ctx.err("workload.keys", format!("must be between 1 and {MAX_KEYS}, got {}", w.keys)));
+        }
+        if clients.is_empty() {
+            warnings.push("cluster.clients = 0: the workload issues no operations".into());
+        }
+    }
+    let is = |d: KeyDistName| w.key_distribution == d;
+    only(
+        "workload.zipf_exponent",
+        w.zipf_exponent.is_some() && !is(KeyDistName::Zipfian),
+        "key_distribution = \"zipfian\"",
+    )?;
+    only(
+        "workload.hot_fraction",
+        w.hot_fraction.is_some() && !is(KeyDistName::Hotspot),
+        "key_distribution = \"hotspot\"",
+    )?;
+    only(
+        "workload.hot_probability",
+        w.hot_probability.is_some() && !is(KeyDistName::Hotspot),
+        "key_distribution = \"hotspot\"",
+    )?;
+    let key_dist = match w.key_distribution {
+        KeyDistName::Uniform => KeyDist::Uniform,
+        KeyDistName::Zipfian => {
+            let e = w.zipf_exponent.unwrap_or(0.99);
+            if !e.is_finite() || e <= 0.0 || e > 10.0 {
+                return Err(ctx.err("workload.zipf_exponent", format!("must be in (0, 10], got {e}")));
+            }
+            if w.keys > 10_000_000 {
+                return Err(ctx.err("workload.keys", "a zipfian key space is limited to 10,000,000 keys"));
+            }
+            KeyDist::Zipf { exponent: e }
+        }
+        KeyDistName::Hotspot => {
+            let fr = w.hot_fraction.unwrap_or(0.2);
+            let p = w.hot_probability.unwrap_or(0.8);
+            if !(fr > 0.0 && fr <= 1.0) {
+                return Err(ctx.err("workload.hot_fraction", format!("must be in (0, 1], got {fr}")));
+            }
+            KeyDist::Hotspot { hot_fraction: fr, hot_probability: probability(ctx, "workload.hot_probability", p)? }
+        }
+    };
+    let mix: Vec<(OpKind, f64)> = match &w.mix {
+        None => supported.iter().map(|k| (*k, 1.0)).collect(),
+        Some(m) => {
+            let mut out = Vec::new();
+            for (name, weight) in m {
+                let key = format!("workload.mix.{name}");
+                let kind = OpKind::from_name(name).filter(|k| supported.contains(k)).ok_or_else(|| {
+                    let ok: Vec<&str> = supported.iter().map(|k| k.name()).collect();
+                    ctx.err(&key, format!("this protocol has no operation `{name}`"))
+                        .with_hint(format!("use {}", ok.join(", ")))
+                })?;
+                if !weight.is_finite() || *weight < 0.0 {
+                    return Err(ctx.err(&key, format!("weights must be finite numbers >= 0, got {weight}")));
+                }
+                out.push((kind, *weight));
+            }
+            if out.iter().map(|(_, w)| w).sum::<f64>() <= 0.0 {
+                return Err(
+                    ctx.err("workload.mix", "the weights sum to zero: give at least one operation a positive weight")
+                );
+            }
+            out
+        }
+    };
+    if w.ops_per_client == Some(0) {
+        return Err(ctx.err("workload.ops_per_client", "must be positive; leave it out for no limit"));
+    }
+    if w.total_ops == Some(0) {
+        return Err(ctx.err("workload.total_ops", "must be positive; leave it out for no limit"));
+    }
+    if w.start_ms >= stop.as_nanos() / sim_core::time::NANOS_PER_MS {
+        return Err(ctx.err("workload.start_ms", "must be before scenario.duration_ms"));
+    }
+
+    // Scripted operations: named keys and values get ids of their own.
+    let mut key_names = BTreeMap::new();
+    let mut key_ids: BTreeMap<String, u64> = BTreeMap::new();
+    let mut value_names = BTreeMap::new();
+    let mut script = Vec::new();
+    let default_size = w.value_size_bytes.mean().round() as u64;
+    for (i, e) in w.script.iter().enumerate() {
+        let key = format!("workload.script[{i}]");
+        let client = sel.resolve(ctx, &format!("{key}.client"), std::slice::from_ref(&e.client))?;
+        let [client] = client[..] else {
+            return Err(ctx.err(&format!("{key}.client"), "must name exactly one client node"));
+        };
+        if !clients.contains(&client) {
+            return Err(ctx
+                .err(&format!("{key}.client"), format!("`{}` is not a client", e.client))
+                .with_hint("scripted operations run on client nodes (c1, c2, ...)"));
+        }
+        let kind = OpKind::from_name(&e.op).filter(|k| supported.contains(k)).ok_or_else(|| {
+            let ok: Vec<&str> = supported.iter().map(|k| k.name()).collect();
+            ctx.err(&format!("{key}.op"), format!("this protocol has no operation `{}`", e.op))
+                .with_hint(format!("use {}", ok.join(", ")))
+        })?;
+        let generated = e
+            .key
+            .strip_prefix('k')
+            .and_then(|n| n.parse::<u64>().ok())
+            .filter(|n| *n < w.keys && w.mode != ModeName::Script);
+        let next_id = w.keys + key_ids.len() as u64;
+        let key_id = generated.unwrap_or_else(|| *key_ids.entry(e.key.clone()).or_insert(next_id));
+        key_names.insert(key_id, e.key.clone());
+        let value = match kind {
+            OpKind::Put => {
+                let id = script.len() as u64 + 1;
+                value_names.insert(id, e.value.clone().unwrap_or_else(|| format!("v{id}")));
+                Some(Value { id, size_bytes: e.size_bytes.unwrap_or(default_size) })
+            }
+            OpKind::Get => {
+                if e.value.is_some() || e.size_bytes.is_some() {
+                    return Err(ctx.err(&format!("{key}.value"), "a get takes no value"));
+                }
+                None
+            }
+        };
+        script.push(ScriptedOp { at: SimTime::from_ms(e.at_ms), client, op: Op { kind, key: key_id, value } });
+    }
+    let cfg = WorkloadConfig {
+        clients: if w.mode == ModeName::Script { Vec::new() } else { clients.to_vec() },
+        arrivals,
+        keys: w.keys,
+        key_dist,
+        mix,
+        value_size_bytes: w.value_size_bytes.clone(),
+        ops_per_client: w.ops_per_client,
+        total_ops: w.total_ops,
+        start: SimTime::from_ms(w.start_ms),
+        stop,
+        script,
+    };
+    let mut cfg = cfg;
+    // Scripted clients must be known to the engine as clients.
+    for s in &cfg.script {
+        if !cfg.clients.contains(&s.client) {
+            cfg.clients.push(s.client);
+        }
+    }
+    if w.mode == ModeName::Script {
+        cfg.clients.sort();
+    }
+    Ok((cfg, key_names, value_names))
+}
+
+fn build_faults(
+    ctx: &Ctx,
+    fs: &FaultsSection,
+    sel: &Selector,
+    roles: &[String],
+    stop: SimTime,
+    deadline: SimTime,
+    warnings: &mut Vec<String>,
+) -> Result<FaultPlan, InputError> {
+    let mut plan = FaultPlan { final_heal: fs.final_heal, ..FaultPlan::default() };
+    for (i, f) in fs.schedule.iter().enumerate() {
+        let key = format!("faults.schedule[{i}]");
+        let field = |name: &str| format!("{key}.{name}");
+        let allowed: &[&str] = match f.action {
+            ActionName::Partition => &["groups"],
+            ActionName::Cut => &["from", "to"],
+            ActionName::Heal => &[],
+            ActionName::Crash | ActionName::Restart | ActionName::Pause | ActionName::Resume => &["nodes"],
+            ActionName::SetLoss | ActionName::SetDuplicate => &["value"],
+            ActionName::SetLatency => &["latency_ms"],
+        };
+        let present = [
+            ("groups", f.groups.is_some()),
+            ("from", f.from.is_some()),
+            ("to", f.to.is_some()),
+            ("nodes", f.nodes.is_some()),
+            ("value", f.value.is_some()),
+            ("latency_ms", f.latency_ms.is_some()),
+        ];
+        for (name, is) in present {
+            if is && !allowed.contains(&name) {
+                return Err(ctx.err(&field(name), "does not apply to this action").with_hint(if allowed.is_empty() {
+                    "this action takes no arguments".to_string()
+                } else {
+                    format!("this action takes {}", allowed.join(", "))
+                }));
+            }
+            if !is && allowed.contains(&name) {
+                return Err(ctx.err(&key, format!("this action needs `{name}`")));
+            }
+        }
+        let at = SimTime::from_ms(f.at_ms);
+        if at > deadline {
+            warnings.push(format!(
+                "{key} at {} ms is after the run's end ({} ms) and never happens",
+                f.at_ms,
+                deadline.as_ms_f64()
+            ));
+        }
+        let mut push = |action| plan.schedule.push(TimedFault { at, action });
+        match f.action {
+            ActionName::Partition => {
+                let groups = f.groups.as_ref().expect("checked above");
+                if groups.is_empty() {
+                    return Err(ctx
+                        .err(&field("groups"), "needs at least one group")
+                        .with_hint("e.g. groups = [[\"s1\", \"s2\"], [\"s3\"]]"));
+                }
+                let mut resolved: Vec<Vec<NodeId>> = Vec::new();
+                let mut seen = NodeSet::new();
+                for (g, group) in groups.iter().enumerate() {
+                    let nodes = sel.resolve(ctx, &format!("{key}.groups[{g}]"), group)?;
+                    if let Some(dup) = nodes.iter().find(|n| seen.contains(**n)) {
+                        return Err(ctx.err(
+                            &format!("{key}.groups[{g}]"),
+                            format!("node `{}` is in two groups", sel.names[dup.index()]),
+                        ));
+                    }
+                    nodes.iter().for_each(|n| seen.insert(*n));
+                    resolved.push(nodes);
+                }
+                push(FaultAction::Partition(resolved));
+            }
+            ActionName::Cut => {
+                let from = sel.resolve(ctx, &field("from"), f.from.as_ref().expect("checked above"))?;
+                let to = sel.resolve(ctx, &field("to"), f.to.as_ref().expect("checked above"))?;
+                push(FaultAction::Cut { from: NodeSet::from_nodes(from), to: NodeSet::from_nodes(to) });
+            }
+            ActionName::Heal => push(FaultAction::Heal),
+            ActionName::Crash | ActionName::Restart | ActionName::Pause | ActionName::Resume => {
+                for node in sel.resolve(ctx, &field("nodes"), f.nodes.as_ref().expect("checked above"))? {
+                    push(match f.action {
+                        ActionName::Crash => FaultAction::Crash(node),
+                        ActionName::Restart => FaultAction::Restart(node),
+                        ActionName::Pause => FaultAction::Pause(node),
+                        _ => FaultAction::Resume(node),
+                    });
+                }
+            }
+            ActionName::SetLoss | ActionName::SetDuplicate => {
+                let p = probability(ctx, &field("value"), f.value.expect("checked above"))?;
+                push(if f.action == ActionName::SetLoss {
+                    FaultAction::SetLoss(p)
+                } else {
+                    FaultAction::SetDuplicate(p)
+                });
+            }
+            ActionName::SetLatency => push(FaultAction::SetLatency(f.latency_ms.clone().expect("checked above"))),
+        }
+    }
+    for (i, nm) in fs.nemesis.iter().enumerate() {
+        let key = format!("faults.nemesis[{i}]");
+        let targets = match &nm.targets {
+            Some(t) => sel.resolve(ctx, &format!("{key}.targets"), t)?,
+            None => (0..roles.len() as u32).map(NodeId).filter(|n| roles[n.index()] != "client").collect(),
+        };
+        let kind = match nm.kind {
+            NemesisKindName::Partition => NemesisKind::Partition,
+            NemesisKindName::Isolate => NemesisKind::Isolate,
+            NemesisKindName::Crash => NemesisKind::Crash,
+            NemesisKindName::Pause => NemesisKind::Pause,
+        };
+        if kind == NemesisKind::Partition && targets.len() < 2 {
+            return Err(ctx.err(&format!("{key}.targets"), "a partition nemesis needs at least two targets"));
+        }
+        if nm.interval_ms.mean() < 1.0 {
+            return Err(ctx.err(
+                &format!("{key}.interval_ms"),
+                "must average at least 1 ms, or the nemesis would never stop striking",
+            ));
+        }
+        let stop_at = nm.stop_ms.map(SimTime::from_ms).unwrap_or(stop);
+        if nm.start_ms >= stop_at.as_nanos() / sim_core::time::NANOS_PER_MS {
+            return Err(ctx.err(&format!("{key}.start_ms"), "must be before stop_ms (default: scenario.duration_ms)"));
+        }
+        plan.nemeses.push(Nemesis {
+            kind,
+            targets,
+            interval_ms: nm.interval_ms.clone(),
+            duration_ms: nm.duration_ms.clone(),
+            start: SimTime::from_ms(nm.start_ms),
+            stop: stop_at,
+        });
+    }
+    Ok(plan)
+}

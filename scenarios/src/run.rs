@@ -1,0 +1,197 @@
+//! Running a loaded scenario and writing what it produced.
+
+use crate::drivers::Protocol;
+use crate::expect;
+use crate::load::Scenario;
+use protocols::directory_kv;
+use reports::{RunMeta, RunReport};
+use serde_json::json;
+use sim_core::trace::TraceEvent;
+use sim_core::{Actor, History, NodeSpec, OpStatus, Output, Sim, SimConfig};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Options of one run beyond the scenario.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub seed: Option<u64>,
+    /// Keep the full event trace (for `trace.jsonl`).
+    pub record_trace: bool,
+}
+
+/// Everything a run produced.
+pub struct RunOutput {
+    pub report: RunReport,
+    pub history: History,
+    pub trace: Option<Vec<TraceEvent>>,
+    pub names: Vec<String>,
+}
+
+/// Quotes an argument for a POSIX shell when it needs it.
+pub fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "_./=:,@+-%".contains(c));
+    if plain { arg.to_string() } else { format!("'{}'", arg.replace('\'', "'\\''")) }
+}
+
+/// One command that reproduces this run exactly.
+pub fn repro_command(scn: &Scenario, seed: u64) -> String {
+    let mut parts = vec!["dsim".to_string(), "run".into(), shell_quote(&scn.file), "--seed".into(), seed.to_string()];
+    for o in &scn.overrides {
+        parts.push("--set".into());
+        parts.push(shell_quote(&o.raw));
+    }
+    parts.join(" ")
+}
+
+/// Runs a scenario once.
+pub fn run(scn: &Scenario, opts: &RunOptions) -> RunOutput {
+    let seed = opts.seed.unwrap_or(scn.seed);
+    match &scn.protocol {
+        Protocol::DirectoryKv(p) => {
+            run_with(scn, seed, opts, directory_kv::build(p, scn.servers, scn.clients), |nodes| {
+                serde_json::to_value(directory_kv::report(nodes)).unwrap_or_default()
+            })
+        }
+    }
+}
+
+fn run_with<A: Actor>(
+    scn: &Scenario,
+    seed: u64,
+    opts: &RunOptions,
+    nodes: Vec<NodeSpec<A>>,
+    details: impl Fn(&[A]) -> serde_json::Value,
+) -> RunOutput {
+    let cfg = SimConfig {
+        seed,
+        net: scn.net.clone(),
+        workload: scn.workload.clone(),
+        faults: scn.faults.clone(),
+        limits: scn.limits,
+        record_trace: opts.record_trace,
+    };
+    let mut sim = Sim::new(cfg, nodes);
+    let summary = sim.run();
+    let meta = RunMeta {
+        scenario: scn.name.clone(),
+        protocol: scn.protocol.name().to_string(),
+        file: scn.file.clone(),
+        seed,
+        command: repro_command(scn, seed),
+        warnings: scn.warnings.clone(),
+        max_examples: scn.max_examples,
+    };
+    let mut report = RunReport::collect(&sim, &summary, meta, details(sim.actors()));
+    report.expectations = expect::evaluate(&scn.expectations, &report);
+    RunOutput {
+        report,
+        history: sim.history().clone(),
+        trace: sim.trace().map(<[TraceEvent]>::to_vec),
+        names: sim.names().to_vec(),
+    }
+}
+
+fn output_json(out: &Output) -> serde_json::Value {
+    match out {
+        Output::Nothing => serde_json::Value::Null,
+        Output::Value(v) => json!(v.id),
+        Output::Values(vs) => json!(vs.iter().map(|v| v.id).collect::<Vec<_>>()),
+    }
+}
+
+/// The history as JSON lines, one invocation or completion per line in
+/// real-time order: `{"process", "node", "type": invoke|ok|fail|info, "f",
+/// "key", "value", "time_ns"}`. Values are write ids; a get's completion
+/// carries what it read. Operations still pending when the run ended close
+/// with an `info` line at the end (without `time_ns`).
+pub fn history_jsonl(history: &History, names: &[String]) -> String {
+    // (sequence, op index, is completion)
+    let mut events: Vec<(u64, usize, bool)> = Vec::with_capacity(history.ops.len() * 2);
+    for (i, r) in history.ops.iter().enumerate() {
+        events.push((r.invoke_seq, i, false));
+        events.push((r.complete_seq.unwrap_or(u64::MAX), i, true));
+    }
+    events.sort();
+    let mut out = String::new();
+    for (_, i, completion) in events {
+        let r = &history.ops[i];
+        let written = r.op.value.map_or(serde_json::Value::Null, |v| json!(v.id));
+        let (ty, value, time) = if !completion {
+            ("invoke", written, Some(r.invoke.as_nanos()))
+        } else {
+            let ty = match r.status {
+                Some(OpStatus::Ok) => "ok",
+                Some(OpStatus::Fail) => "fail",
+                _ => "info",
+            };
+            let value = if r.op.kind.is_write() { written } else { output_json(&r.output) };
+            (ty, value, r.complete.map(|c| c.as_nanos()))
+        };
+        let mut line = json!({
+            "process": r.process.0,
+            "node": names[r.process.index()],
+            "type": ty,
+            "f": r.op.kind.name(),
+            "key": r.op.key,
+            "value": value,
+        });
+        if let Some(t) = time {
+            line["time_ns"] = json!(t);
+        }
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+/// Writes `contents` to `path` atomically: a temporary file in the same
+/// directory, flushed and synced, then renamed over the target. A reader
+/// never sees a half-written file.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let tmp: PathBuf = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes report.json, report.txt, history.jsonl (and trace.jsonl) under `dir`.
+pub fn write_outputs(dir: &Path, out: &RunOutput) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    let mut put = |name: &str, data: &[u8]| -> std::io::Result<()> {
+        let p = dir.join(name);
+        write_atomic(&p, data)?;
+        written.push(p);
+        Ok(())
+    };
+    let json = serde_json::to_string_pretty(&out.report).map_err(std::io::Error::other)?;
+    put("report.json", format!("{json}\n").as_bytes())?;
+    put("report.txt", reports::text::render(&out.report).as_bytes())?;
+    put("history.jsonl", history_jsonl(&out.history, &out.names).as_bytes())?;
+    if let Some(trace) = &out.trace {
+        let mut s = String::new();
+        for ev in trace {
+            let line = json!({
+                "time_ns": ev.at.as_nanos(),
+                "kind": ev.kind,
+                "node": out.names[ev.node.index()],
+                "peer": ev.peer.map(|p| out.names[p.index()].clone()),
+                "label": ev.label,
+                "size_bytes": ev.size_bytes,
+            });
+            s.push_str(&line.to_string());
+            s.push('\n');
+        }
+        put("trace.jsonl", s.as_bytes())?;
+    }
+    Ok(written)
+}
