@@ -1,6 +1,32 @@
-//! The common shape of a check's result.
+//! The common shape of a check's result, and the labels checks use to
+//! name processes, keys and values in their messages.
 
 use serde::Serialize;
+use sim_core::{Key, NodeId};
+use std::collections::BTreeMap;
+
+/// Human names for ids: node names, and the names a scenario gave to
+/// scripted keys and values. Unnamed keys print as `k17`, values as `#42`.
+#[derive(Clone, Copy, Debug)]
+pub struct Labels<'a> {
+    pub nodes: &'a [String],
+    pub keys: &'a BTreeMap<Key, String>,
+    pub values: &'a BTreeMap<u64, String>,
+}
+
+impl Labels<'_> {
+    pub fn process(&self, n: NodeId) -> String {
+        self.nodes.get(n.index()).cloned().unwrap_or_else(|| format!("node{}", n.0))
+    }
+
+    pub fn key(&self, k: Key) -> String {
+        self.keys.get(&k).cloned().unwrap_or_else(|| format!("k{k}"))
+    }
+
+    pub fn value(&self, id: u64) -> String {
+        self.values.get(&id).map_or_else(|| format!("#{id}"), |n| format!("{n:?}"))
+    }
+}
 
 /// A check's verdict.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]

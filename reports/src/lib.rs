@@ -12,5 +12,5 @@ pub mod report;
 pub mod stale;
 pub mod text;
 
-pub use check::{CheckResult, Verdict, Violation};
+pub use check::{CheckResult, Labels, Verdict, Violation};
 pub use report::{RunMeta, RunReport};

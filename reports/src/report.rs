@@ -20,6 +20,9 @@ pub struct RunMeta {
     pub warnings: Vec<String>,
     /// How many example violations each check lists.
     pub max_examples: usize,
+    /// Names of scripted keys and values, for messages.
+    pub key_names: BTreeMap<sim_core::Key, String>,
+    pub value_names: BTreeMap<u64, String>,
 }
 
 /// Message counters, totals and per type.
@@ -139,8 +142,8 @@ impl RunReport {
                 detail: f.detail.clone(),
             })
             .collect();
-        let name_of = |r: &sim_core::OpRecord| names[r.process.index()].clone();
-        let checks = vec![crate::stale::check(history, meta.max_examples, &name_of)];
+        let labels = crate::check::Labels { nodes: names, keys: &meta.key_names, values: &meta.value_names };
+        let checks = vec![crate::stale::check(history, meta.max_examples, &labels)];
         let mut report = RunReport {
             dsim_version: env!("CARGO_PKG_VERSION"),
             scenario: meta.scenario,

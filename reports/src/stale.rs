@@ -18,7 +18,7 @@
 //! Cost: O(n log n) in the history length; per stale read, a scan of that
 //! key's earlier writes.
 
-use crate::check::{CheckResult, Verdict, Violation};
+use crate::check::{CheckResult, Labels, Verdict, Violation};
 use serde_json::json;
 use sim_core::{History, Key, OpKind, OpRecord, OpStatus, Output, SimTime};
 use std::collections::BTreeMap;
@@ -48,9 +48,8 @@ pub struct StaleRead {
     pub versions_behind: u64,
 }
 
-/// Finds stale reads; lists at most `max_examples` of them. `name_of` turns
-/// a process id into a name for the report.
-pub fn check(history: &History, max_examples: usize, name_of: &dyn Fn(&OpRecord) -> String) -> CheckResult {
+/// Finds stale reads; lists at most `max_examples` of them.
+pub fn check(history: &History, max_examples: usize, labels: &Labels) -> CheckResult {
     // Where each value came from: the write that wrote it.
     let mut writer_of: BTreeMap<u64, &OpRecord> = BTreeMap::new();
     let mut per_key: BTreeMap<Key, Vec<Write>> = BTreeMap::new();
@@ -155,13 +154,13 @@ pub fn check(history: &History, max_examples: usize, name_of: &dyn Fn(&OpRecord)
         violations.push(Violation {
             kind: "stale-read",
             ops: vec![s.read],
-            processes: vec![name_of(r)],
+            processes: vec![labels.process(r.process)],
             at_ms: r.invoke.as_ms_f64(),
             message: format!(
-                "get of key {} at {:.3} ms returned {} superseded {:.3} ms earlier ({} acknowledged version(s) behind)",
-                r.op.key,
+                "get of key {} at {:.3} ms returned {}, superseded {:.3} ms earlier ({} acknowledged version(s) behind)",
+                labels.key(r.op.key),
                 r.invoke.as_ms_f64(),
-                describe(&r.output),
+                describe(&r.output, labels),
                 s.staleness_ns as f64 / 1e6,
                 s.versions_behind
             ),
@@ -172,13 +171,13 @@ pub fn check(history: &History, max_examples: usize, name_of: &dyn Fn(&OpRecord)
         violations.push(Violation {
             kind: "never-written",
             ops: vec![id],
-            processes: vec![name_of(r)],
+            processes: vec![labels.process(r.process)],
             at_ms: r.invoke.as_ms_f64(),
             message: format!(
                 "get of key {} at {:.3} ms returned {}, which no put of that key wrote",
-                r.op.key,
+                labels.key(r.op.key),
                 r.invoke.as_ms_f64(),
-                describe(&r.output)
+                describe(&r.output, labels)
             ),
         });
     }
@@ -201,12 +200,12 @@ pub fn check(history: &History, max_examples: usize, name_of: &dyn Fn(&OpRecord)
     }
 }
 
-fn describe(out: &Output) -> String {
+fn describe(out: &Output, labels: &Labels) -> String {
     match out {
         Output::Nothing => "nothing".into(),
-        Output::Value(v) => format!("value #{}", v.id),
+        Output::Value(v) => format!("value {}", labels.value(v.id)),
         Output::Values(vs) => {
-            format!("values [{}]", vs.iter().map(|v| format!("#{}", v.id)).collect::<Vec<_>>().join(", "))
+            format!("values [{}]", vs.iter().map(|v| labels.value(v.id)).collect::<Vec<_>>().join(", "))
         }
     }
 }
@@ -253,8 +252,34 @@ mod tests {
                     h.complete(ids[i].expect("invoked first"), *status, out.clone(), SimTime::from_ms(t));
                 }
             }
-            check(&h, 10, &|r| format!("p{}", r.process.0))
+            check(&h, 10, &test_labels())
         }
+    }
+
+    fn test_labels() -> Labels<'static> {
+        static NODES: [String; 0] = [];
+        static EMPTY: BTreeMap<u64, String> = BTreeMap::new();
+        Labels { nodes: &NODES, keys: &EMPTY, values: &EMPTY }
+    }
+
+    #[test]
+    fn messages_use_scenario_names() {
+        let keys = BTreeMap::from([(1, "x".to_string())]);
+        let values = BTreeMap::from([(1, "v1".to_string())]);
+        let nodes = vec!["c1".to_string(), "c2".to_string()];
+        let mut h = History::default();
+        let v1 = Value { id: 1, size_bytes: 1 };
+        let v2 = Value { id: 2, size_bytes: 1 };
+        let a = h.invoke(NodeId(0), Op { kind: OpKind::Put, key: 1, value: Some(v1) }, SimTime::from_ms(0));
+        h.complete(a, OpStatus::Ok, Output::Nothing, SimTime::from_ms(1));
+        let b = h.invoke(NodeId(0), Op { kind: OpKind::Put, key: 1, value: Some(v2) }, SimTime::from_ms(2));
+        h.complete(b, OpStatus::Ok, Output::Nothing, SimTime::from_ms(3));
+        let r = h.invoke(NodeId(1), Op { kind: OpKind::Get, key: 1, value: None }, SimTime::from_ms(4));
+        h.complete(r, OpStatus::Ok, Output::Value(v1), SimTime::from_ms(5));
+        let res = check(&h, 10, &Labels { nodes: &nodes, keys: &keys, values: &values });
+        let v = &res.violations[0];
+        assert_eq!(v.processes, ["c2"]);
+        assert!(v.message.contains("key x") && v.message.contains("value \"v1\""), "{}", v.message);
     }
 
     #[test]
@@ -267,7 +292,7 @@ mod tests {
         h.complete(w, OpStatus::Ok, Output::Nothing, SimTime::from_ms(10));
         let r = h.invoke(NodeId(1), Op { kind: OpKind::Get, key: 1, value: None }, SimTime::from_ms(10));
         h.complete(r, OpStatus::Ok, Output::Nothing, SimTime::from_ms(12));
-        assert_eq!(check(&h, 10, &|_| "p".into()).violation_count, 1);
+        assert_eq!(check(&h, 10, &test_labels()).violation_count, 1);
     }
 
     #[test]

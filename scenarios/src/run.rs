@@ -80,6 +80,8 @@ fn run_with<A: Actor>(
         command: repro_command(scn, seed),
         warnings: scn.warnings.clone(),
         max_examples: scn.max_examples,
+        key_names: scn.key_names.clone(),
+        value_names: scn.value_names.clone(),
     };
     let mut report = RunReport::collect(&sim, &summary, meta, details(sim.actors()));
     report.expectations = expect::evaluate(&scn.expectations, &report);
