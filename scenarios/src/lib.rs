@@ -4,6 +4,7 @@
 //! expectations, and the `dsim` command line. Scenario files live in
 //! `scenarios/catalog/` (one per interesting case) and `scenarios/labs/`.
 
+pub mod catalog;
 pub mod drivers;
 pub mod error;
 pub mod expect;

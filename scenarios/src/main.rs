@@ -178,19 +178,6 @@ fn catalog_dir() -> PathBuf {
     if local.is_dir() { local } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("catalog") }
 }
 
-fn scenario_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for p in paths {
-        if p.is_dir() {
-            scenario_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "toml") {
-            out.push(p);
-        }
-    }
-}
-
 fn cmd_list() -> ExitCode {
     println!("protocols");
     for p in PROTOCOLS {
@@ -205,9 +192,7 @@ fn cmd_list() -> ExitCode {
     println!();
     let dir = catalog_dir();
     println!("catalog ({})", dir.display());
-    let mut files = Vec::new();
-    scenario_files(&dir, &mut files);
-    for f in files {
+    for f in scenarios::catalog::scenario_files(&dir) {
         match scenarios::load(&f, &[]) {
             Ok(s) => {
                 let first_line = s.description.lines().next().unwrap_or("");

@@ -7,6 +7,7 @@
 //!   its `[expect]`.
 //! - `bench`: the engine benchmark (`cargo bench -p sim-core`).
 
+use scenarios::catalog::scenario_files;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -23,27 +24,13 @@ fn cargo(args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn scenario_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for p in paths {
-        if p.is_dir() {
-            scenario_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "toml") {
-            out.push(p);
-        }
-    }
-}
-
 fn catalog() -> bool {
     if !cargo(&["build", "--release", "--bin", "dsim"]) {
         return false;
     }
     let dsim = root().join("target/release/dsim");
-    let mut files = Vec::new();
-    scenario_files(&root().join("scenarios/catalog"), &mut files);
-    scenario_files(&root().join("scenarios/labs"), &mut files);
+    let mut files = scenario_files(&root().join("scenarios/catalog"));
+    files.extend(scenario_files(&root().join("scenarios/labs")));
     let (mut passed, mut failed) = (0, 0);
     for f in &files {
         let ok = Command::new(&dsim)
