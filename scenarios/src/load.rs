@@ -9,8 +9,10 @@ use crate::overrides::{self, Override};
 use crate::schema::*;
 use sim_core::fault::{FaultAction, FaultPlan, Nemesis, NemesisKind, TimedFault};
 use sim_core::net::{LinkRule, NetConfig, Nic, NodeSet};
+use sim_core::time::MAX_DURATION_MS;
+use sim_core::workload::MAX_VALUE_SIZE_BYTES;
 use sim_core::workload::{Arrivals, KeyDist, ScriptedOp, WorkloadConfig};
-use sim_core::{Limits, NodeId, Op, OpKind, SimTime, Value};
+use sim_core::{Dist, Limits, NodeId, Op, OpKind, SimTime, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -60,16 +62,22 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Scenario, InputError> {
 /// Loads a scenario from text; `file` names it in messages.
 pub fn load_str(file: &str, original: &str, sets: &[String]) -> Result<Scenario, InputError> {
     let overrides: Vec<Override> = sets.iter().map(|s| Override::parse(s)).collect::<Result<_, _>>()?;
-    // Check the file alone first, so its own mistakes are reported against its lines.
     let original_locator = Locator::new(original);
-    if let Err(e) = toml::from_str::<ScenarioFile>(original) {
-        return Err(toml_error(file, &e, &original_locator));
-    }
     let text = overrides::apply(file, original, &overrides)?;
     let locator = Locator::new(&text);
     let ctx = Ctx { file, locator: &locator, original: &original_locator, overrides: &overrides };
-    let parsed: ScenarioFile = toml::from_str(&text).map_err(|e| ctx.toml(&e))?;
-    build(&ctx, parsed, &text)
+    let result =
+        toml::from_str::<ScenarioFile>(&text).map_err(|e| ctx.toml(&e)).and_then(|parsed| build(&ctx, parsed, &text));
+    result.map_err(|mut e| {
+        // An error in the file may still be caused by an override (a --set
+        // that shrinks the cluster makes replication_factor too large): say
+        // which overrides were in force.
+        if e.file != "--set" && !overrides.is_empty() {
+            let raws: Vec<&str> = overrides.iter().map(|o| o.raw.as_str()).collect();
+            e.message = format!("{} (with --set {})", e.message, raws.join(", --set "));
+        }
+        e
+    })
 }
 
 struct Ctx<'a> {
@@ -80,41 +88,83 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// An error about `key`, attributed to a `--set` if one set it.
+    /// An error about `key`. It is attributed to a `--set` that set the key
+    /// or a key inside it, or that created the table the key belongs to;
+    /// otherwise to the file, at the key's line in the file as written.
     fn err(&self, key: &str, message: impl Into<String>) -> InputError {
-        if let Some(o) = self.overrides.iter().find(|o| key == o.path || key.starts_with(&format!("{}.", o.path))) {
+        let under = |o: &Override| key == o.path || key.starts_with(&format!("{}.", o.path));
+        let creates = |o: &Override| o.path.starts_with(&format!("{key}.")) && self.original.line_of(key).is_none();
+        if let Some(o) = self.overrides.iter().find(|o| under(o) || creates(o)) {
             return InputError::new("--set", format!("`{}`: {}", o.raw, message.into())).at_key(key);
         }
-        let line = self.original.line_of(key).or_else(|| self.locator.line_of(key));
-        InputError::new(self.file, message).at_key(key).at_line(line)
+        InputError::new(self.file, message).at_key(key).at_line(self.original.line_of(key))
+    }
+
+    /// Re-attributes an error located in the overridden text by its key.
+    fn rekey(&self, e: InputError) -> InputError {
+        match e.key.clone() {
+            Some(key) if !self.overrides.is_empty() => {
+                let mut out = self.err(&key, e.message);
+                out.hint = e.hint;
+                out
+            }
+            _ => e,
+        }
     }
 
     fn toml(&self, e: &toml::de::Error) -> InputError {
-        let converted = toml_error(self.file, e, self.locator);
-        match converted.key.clone() {
-            Some(key) => {
-                let mut out = self.err(&key, e.message().to_string());
-                out.hint = converted.hint;
-                out
-            }
-            None => converted,
-        }
+        self.rekey(toml_error(self.file, e, self.locator))
     }
 }
 
 /// Converts a toml error into one that names the line and key.
 pub fn toml_error(file: &str, e: &toml::de::Error, locator: &Locator) -> InputError {
-    let mut err = InputError::new(file, e.message().trim().to_string());
+    let message = e.message().trim().to_string();
+    let mut err = InputError::new(file, message.clone());
     if let Some(span) = e.span() {
         let (line, col) = locator.line_col(span.start);
         err = err.at_line(Some(line));
         err.column = u32::try_from(col).ok();
-        err.key = locator.path_at(span.start);
+        // A missing field belongs to the table whose span holds the error's
+        // whole span; the error's start alone may fall inside a neighbour.
+        let missing = message.strip_prefix("missing field `").and_then(|m| m.split('`').next());
+        err.key = match missing {
+            Some(field) => {
+                let parent = locator.path_containing(span.clone());
+                Some(if parent.is_empty() { field.to_string() } else { format!("{parent}.{field}") })
+            }
+            None => locator.path_at(span.start),
+        };
     }
-    if e.message().contains("unknown field") {
+    if message.contains("unknown field") {
         err.hint = Some("check the spelling; docs/scenario-format.md lists every key".into());
     }
     err
+}
+
+/// Checks a duration in milliseconds against the largest a scenario may name.
+fn duration_ms(ctx: &Ctx, key: &str, v: u64) -> Result<u64, InputError> {
+    if v > MAX_DURATION_MS {
+        return Err(ctx.err(key, format!("must be at most {MAX_DURATION_MS} ms (about 31 years), got {v}")));
+    }
+    Ok(v)
+}
+
+/// Checks a distribution against a ceiling on its mean and, for a uniform
+/// one, its maximum.
+fn bounded_dist(ctx: &Ctx, key: &str, d: &Dist, ceiling: f64, unit: &str) -> Result<(), InputError> {
+    let top = match *d {
+        Dist::Uniform { max, .. } => max,
+        _ => d.mean(),
+    };
+    if top > ceiling {
+        return Err(ctx.err(key, format!("must stay at or below {ceiling} {unit}, got {top}")));
+    }
+    Ok(())
+}
+
+fn time_dist(ctx: &Ctx, key: &str, d: &Dist) -> Result<(), InputError> {
+    bounded_dist(ctx, key, d, MAX_DURATION_MS as f64, "ms")
 }
 
 fn probability(ctx: &Ctx, key: &str, p: f64) -> Result<f64, InputError> {
@@ -188,6 +238,9 @@ fn build(ctx: &Ctx, f: ScenarioFile, text: &str) -> Result<Scenario, InputError>
     if s.duration_ms == 0 {
         return Err(ctx.err("scenario.duration_ms", "must be positive: it is how long the workload runs"));
     }
+    duration_ms(ctx, "scenario.duration_ms", s.duration_ms)?;
+    duration_ms(ctx, "scenario.quiesce_ms", s.quiesce_ms)?;
+    duration_ms(ctx, "scenario.drain_ms", s.drain_ms)?;
     if s.max_events == 0 {
         return Err(ctx.err("scenario.max_events", "must be positive"));
     }
@@ -198,13 +251,8 @@ fn build(ctx: &Ctx, f: ScenarioFile, text: &str) -> Result<Scenario, InputError>
     if c.clients > MAX_NODES {
         return Err(ctx.err("cluster.clients", format!("must be at most {MAX_NODES}, got {}", c.clients)));
     }
-    let (protocol, mut warnings) = Protocol::load(&s.protocol, ctx.file, text, ctx.locator, c.nodes).map_err(|e| {
-        // Parameter errors set by --set are attributed to it.
-        match &e.key {
-            Some(k) if ctx.overrides.iter().any(|o| k.starts_with(&o.path)) => ctx.err(k, e.message.clone()),
-            _ => e,
-        }
-    })?;
+    let (protocol, mut warnings) =
+        Protocol::load(&s.protocol, ctx.file, text, ctx.locator, c.nodes).map_err(|e| ctx.rekey(e))?;
     let layout = protocol.layout(c.nodes, c.clients);
     let names: Vec<String> = layout.iter().map(|(n, _)| n.clone()).collect();
     let roles: Vec<String> = layout.iter().map(|(_, r)| r.clone()).collect();
@@ -256,11 +304,14 @@ fn build(ctx: &Ctx, f: ScenarioFile, text: &str) -> Result<Scenario, InputError>
 
 fn build_network(ctx: &Ctx, w: &NetworkSection, sel: &Selector, n: usize) -> Result<NetConfig, InputError> {
     let mut net = NetConfig::simple(n, 0.0);
+    time_dist(ctx, "network.latency_ms", &w.latency_ms)?;
     net.latency_ms = w.latency_ms.clone();
     net.loss = probability(ctx, "network.loss", w.loss)?;
     net.duplicate = probability(ctx, "network.duplicate", w.duplicate)?;
-    if !w.jitter_ms.is_finite() || w.jitter_ms < 0.0 {
-        return Err(ctx.err("network.jitter_ms", format!("must be a finite number >= 0, got {}", w.jitter_ms)));
+    if !w.jitter_ms.is_finite() || w.jitter_ms < 0.0 || w.jitter_ms > MAX_DURATION_MS as f64 {
+        return Err(
+            ctx.err("network.jitter_ms", format!("must be a number from 0 to {MAX_DURATION_MS}, got {}", w.jitter_ms))
+        );
     }
     net.jitter_ms = w.jitter_ms;
     net.fifo = w.fifo;
@@ -276,6 +327,7 @@ fn build_network(ctx: &Ctx, w: &NetworkSection, sel: &Selector, n: usize) -> Res
         let key = format!("network.links[{i}]");
         let from = sel.resolve(ctx, &format!("{key}.from"), &l.from)?;
         let to = sel.resolve(ctx, &format!("{key}.to"), &l.to)?;
+        time_dist(ctx, &format!("{key}.latency_ms"), &l.latency_ms)?;
         net.links.push(LinkRule {
             from: NodeSet::from_nodes(from),
             to: NodeSet::from_nodes(to),
@@ -328,6 +380,9 @@ fn build_workload(
             Ok(())
         }
     };
+    time_dist(ctx, "workload.think_time_ms", &w.think_time_ms)?;
+    bounded_dist(ctx, "workload.value_size_bytes", &w.value_size_bytes, MAX_VALUE_SIZE_BYTES as f64, "bytes")?;
+    duration_ms(ctx, "workload.start_ms", w.start_ms)?;
     let arrivals = match w.mode {
         ModeName::Closed => {
             only("workload.rate_per_s", w.rate_per_s.is_some(), "mode = \"open\"")?;
@@ -335,8 +390,8 @@ fn build_workload(
         }
         ModeName::Open => {
             let rate = w.rate_per_s.ok_or_else(|| ctx.err("workload", "mode = \"open\" needs `rate_per_s`"))?;
-            if !rate.is_finite() || rate <= 0.0 {
-                return Err(ctx.err("workload.rate_per_s", format!("must be a positive number, got {rate}")));
+            if !rate.is_finite() || rate <= 0.0 || rate > 1e9 {
+                return Err(ctx.err("workload.rate_per_s", format!("must be a number in (0, 1e9], got {rate}")));
             }
             Arrivals::Open { rate_per_s: rate }
         }
@@ -435,6 +490,12 @@ fn build_workload(
     let default_size = w.value_size_bytes.mean().round() as u64;
     for (i, e) in w.script.iter().enumerate() {
         let key = format!("workload.script[{i}]");
+        duration_ms(ctx, &format!("{key}.at_ms"), e.at_ms)?;
+        if e.size_bytes.is_some_and(|b| b > MAX_VALUE_SIZE_BYTES) {
+            return Err(
+                ctx.err(&format!("{key}.size_bytes"), format!("must be at most {MAX_VALUE_SIZE_BYTES} (1 TiB)"))
+            );
+        }
         let client = sel.resolve(ctx, &format!("{key}.client"), std::slice::from_ref(&e.client))?;
         let [client] = client[..] else {
             return Err(ctx.err(&format!("{key}.client"), "must name exactly one client node"));
@@ -539,7 +600,7 @@ fn build_faults(
                 return Err(ctx.err(&key, format!("this action needs `{name}`")));
             }
         }
-        let at = SimTime::from_ms(f.at_ms);
+        let at = SimTime::from_ms(duration_ms(ctx, &field("at_ms"), f.at_ms)?);
         if at > deadline {
             warnings.push(format!(
                 "{key} at {} ms is after the run's end ({} ms) and never happens",
@@ -595,7 +656,11 @@ fn build_faults(
                     FaultAction::SetDuplicate(p)
                 });
             }
-            ActionName::SetLatency => push(FaultAction::SetLatency(f.latency_ms.clone().expect("checked above"))),
+            ActionName::SetLatency => {
+                let d = f.latency_ms.clone().expect("checked above");
+                time_dist(ctx, &field("latency_ms"), &d)?;
+                push(FaultAction::SetLatency(d));
+            }
         }
     }
     for (i, nm) in fs.nemesis.iter().enumerate() {
@@ -612,6 +677,12 @@ fn build_faults(
         };
         if kind == NemesisKind::Partition && targets.len() < 2 {
             return Err(ctx.err(&format!("{key}.targets"), "a partition nemesis needs at least two targets"));
+        }
+        time_dist(ctx, &format!("{key}.interval_ms"), &nm.interval_ms)?;
+        time_dist(ctx, &format!("{key}.duration_ms"), &nm.duration_ms)?;
+        duration_ms(ctx, &format!("{key}.start_ms"), nm.start_ms)?;
+        if let Some(stop) = nm.stop_ms {
+            duration_ms(ctx, &format!("{key}.stop_ms"), stop)?;
         }
         if nm.interval_ms.mean() < 1.0 {
             return Err(ctx.err(

@@ -36,6 +36,18 @@ impl<'a> Locator<'a> {
         best
     }
 
+    /// The deepest table whose span holds all of `span`; `""` for the root.
+    /// toml gives errors about the whole document an empty span at 0.
+    pub fn path_containing(&self, span: std::ops::Range<usize>) -> String {
+        let Some(doc) = self.doc.as_ref() else { return String::new() };
+        if span.is_empty() {
+            return String::new();
+        }
+        let mut best = String::new();
+        containing_table(doc.as_table(), "", &span, &mut best);
+        best
+    }
+
     /// The line of a dotted key path such as `faults.schedule[1].node`.
     pub fn line_of(&self, path: &str) -> Option<usize> {
         let doc = self.doc.as_ref()?;
@@ -83,6 +95,40 @@ fn split_path(path: &str) -> Vec<(String, Option<usize>)> {
 
 fn join(prefix: &str, key: &str) -> String {
     if prefix.is_empty() { key.to_string() } else { format!("{prefix}.{key}") }
+}
+
+fn holds(outer: Option<std::ops::Range<usize>>, inner: &std::ops::Range<usize>) -> bool {
+    outer.is_some_and(|o| o.start <= inner.start && inner.end <= o.end)
+}
+
+fn containing_table(t: &dyn TableLike, prefix: &str, span: &std::ops::Range<usize>, best: &mut String) {
+    for (k, item) in t.iter() {
+        let path = join(prefix, k);
+        match item {
+            Item::Table(sub) => {
+                if holds(sub.span(), span) {
+                    *best = path.clone();
+                }
+                containing_table(sub, &path, span, best);
+            }
+            Item::ArrayOfTables(a) => {
+                for (i, sub) in a.iter().enumerate() {
+                    let p = format!("{path}[{i}]");
+                    if holds(sub.span(), span) {
+                        *best = p.clone();
+                    }
+                    containing_table(sub, &p, span, best);
+                }
+            }
+            Item::Value(Value::InlineTable(sub)) => {
+                if holds(item.span(), span) {
+                    *best = path.clone();
+                }
+                containing_table(sub, &path, span, best);
+            }
+            _ => {}
+        }
+    }
 }
 
 fn walk_table(t: &dyn TableLike, prefix: &str, offset: usize, best: &mut Option<String>) {

@@ -2,7 +2,7 @@
 //! is parsed, so an override is checked exactly like the file itself.
 
 use crate::error::InputError;
-use toml_edit::{DocumentMut, Item, Table, Value};
+use toml_edit::{DocumentMut, InlineTable, Item, Table, TableLike, Value};
 
 /// One parsed `--set` argument.
 #[derive(Clone, Debug)]
@@ -64,25 +64,52 @@ pub fn apply(file: &str, text: &str, overrides: &[Override]) -> Result<String, I
         .map_err(|e: toml_edit::TomlError| InputError::new(file, format!("not valid TOML: {}", e.message())))?;
     for o in overrides {
         let fail = |m: String| InputError::new("--set", format!("`{}`: {m}", o.raw)).at_key(o.path.clone());
-        let mut table: &mut Table = doc.as_table_mut();
         let (last, parents) = o.segments.split_last().expect("a path has at least one segment");
+        let mut table: &mut dyn TableLike = doc.as_table_mut();
+        // Whether `table` is an inline table (`{ a = 1 }`), where only values
+        // may be inserted.
+        let mut inline = false;
+        let mut walked = String::new();
         for (name, index) in parents {
-            let item = table.entry(name).or_insert_with(|| {
-                let mut t = Table::new();
-                t.set_implicit(true);
-                Item::Table(t)
-            });
+            walked = if walked.is_empty() { name.clone() } else { format!("{walked}.{name}") };
+            if table.get(name).is_none() {
+                if let Some(ix) = index {
+                    return Err(fail(format!("`{walked}` has no entries; index {ix} is out of range")));
+                }
+                // Inside an inline table only inline tables may be created.
+                let fresh = if inline {
+                    Item::Value(Value::InlineTable(InlineTable::new()))
+                } else {
+                    let mut t = Table::new();
+                    t.set_implicit(true);
+                    Item::Table(t)
+                };
+                table.insert(name, fresh);
+            }
+            let item = table.get_mut(name).expect("present or just inserted");
+            inline = matches!(item, Item::Value(_));
             table = match (item, index) {
-                (Item::Table(t), None) => t,
                 (Item::ArrayOfTables(a), Some(ix)) => {
                     let len = a.len();
                     a.get_mut(*ix)
-                        .ok_or_else(|| fail(format!("`{name}` has {len} entries; index {ix} is out of range")))?
+                        .ok_or_else(|| fail(format!("`{walked}` has {len} entries; index {ix} is out of range")))?
+                }
+                (Item::Value(Value::Array(a)), Some(ix)) => {
+                    let len = a.len();
+                    match a.get_mut(*ix) {
+                        Some(Value::InlineTable(t)) => t,
+                        Some(_) => return Err(fail(format!("`{walked}[{ix}]` is not a table"))),
+                        None => return Err(fail(format!("`{walked}` has {len} entries; index {ix} is out of range"))),
+                    }
                 }
                 (Item::ArrayOfTables(_), None) => {
-                    return Err(fail(format!("`{name}` is a list of tables: name an entry, e.g. {name}[0]")));
+                    return Err(fail(format!("`{walked}` is a list of tables: name an entry, e.g. {walked}[0]")));
                 }
-                _ => return Err(fail(format!("`{name}` is not a table"))),
+                (item, None) => match item.as_table_like_mut() {
+                    Some(t) => t,
+                    None => return Err(fail(format!("`{walked}` is not a table"))),
+                },
+                (_, Some(_)) => return Err(fail(format!("`{walked}` is not a list"))),
             };
         }
         if last.1.is_some() {
@@ -131,6 +158,25 @@ mod tests {
                 .unwrap_err()
                 .contains("out of range")
         );
+    }
+
+    #[test]
+    fn reaches_into_inline_tables() {
+        let text = "[workload]\nmix = { get = 0.5, put = 0.5 }\n[network]\nlatency_ms = { dist = \"uniform\", min = 1, max = 2 }\n";
+        let out = set(text, &["workload.mix.get=0.9", "network.latency_ms.max=3"]).unwrap();
+        let v: toml::Table = toml::from_str(&out).unwrap();
+        assert_eq!(v["workload"]["mix"]["get"].as_float(), Some(0.9));
+        assert_eq!(v["workload"]["mix"]["put"].as_float(), Some(0.5));
+        assert_eq!(v["network"]["latency_ms"]["max"].as_integer(), Some(3));
+        let out = set("[workload]\nmix = { get = 1 }\n", &["workload.mix.extra.deep=1"]).unwrap();
+        let v: toml::Table = toml::from_str(&out).unwrap();
+        assert_eq!(v["workload"]["mix"]["extra"]["deep"].as_integer(), Some(1));
+    }
+
+    #[test]
+    fn indexing_a_missing_list_says_so() {
+        let e = set("[scenario]\nname = \"a\"\n", &["faults.schedule[0].at_ms=5"]).unwrap_err();
+        assert!(e.contains("`faults.schedule` has no entries; index 0 is out of range"), "{e}");
     }
 
     #[test]

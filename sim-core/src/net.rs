@@ -279,7 +279,7 @@ impl Network {
             ms_f64_to_ns(dist.sample(&mut self.rng))
         };
         if self.cfg.jitter_ms > 0.0 && from != to {
-            latency_ns += ms_f64_to_ns(self.cfg.jitter_ms * self.rng.unit());
+            latency_ns = latency_ns.saturating_add(ms_f64_to_ns(self.cfg.jitter_ms * self.rng.unit()));
         }
         let first_bit = egress_start.after(latency_ns);
         let last_bit = egress_end.after(latency_ns);

@@ -41,9 +41,14 @@ impl SimTime {
     }
 }
 
-/// `ms` milliseconds as nanoseconds.
+/// The longest duration a scenario may name: 10^12 ms, about 31 years of
+/// simulated time. Far below `u64::MAX` nanoseconds, so sums of a few such
+/// durations cannot overflow.
+pub const MAX_DURATION_MS: u64 = 1_000_000_000_000;
+
+/// `ms` milliseconds as nanoseconds, saturating at the end of time.
 pub const fn ms(ms: u64) -> u64 {
-    ms * NANOS_PER_MS
+    ms.saturating_mul(NANOS_PER_MS)
 }
 
 /// Converts a non-negative, finite number of milliseconds to whole nanoseconds,

@@ -16,6 +16,9 @@ use crate::history::{Key, Op, OpKind, Value};
 use crate::rng::SimRng;
 use crate::time::{NANOS_PER_S, SimTime, ms_f64_to_ns};
 
+/// The largest value a workload writes (1 TiB); larger draws are capped.
+pub const MAX_VALUE_SIZE_BYTES: u64 = 1 << 40;
+
 /// How keys are chosen from `0..keys`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum KeyDist {
@@ -160,7 +163,9 @@ impl Workload {
     }
 
     fn fresh_value(&mut self) -> Value {
-        let size = self.cfg.value_size_bytes.sample(&mut self.rng);
+        // The tail of a normal or exponential size may exceed any real
+        // value; capping keeps byte counters far from overflow.
+        let size = self.cfg.value_size_bytes.sample(&mut self.rng).min(MAX_VALUE_SIZE_BYTES as f64);
         let id = self.next_value_id;
         self.next_value_id += 1;
         Value { id, size_bytes: libm::round(size) as u64 }

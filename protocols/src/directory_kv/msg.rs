@@ -130,7 +130,7 @@ impl Message for Msg {
             Msg::ClientGetOk { value, .. } | Msg::StoreValue { value, .. } | Msg::CopyPut { value, .. } => *value,
             _ => None,
         };
-        HEADER_BYTES + value.map_or(0, |v| v.size_bytes)
+        HEADER_BYTES.saturating_add(value.map_or(0, |v| v.size_bytes))
     }
 }
 

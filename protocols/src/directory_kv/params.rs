@@ -1,6 +1,7 @@
 //! The protocol's parameters, their defaults, documentation and validation.
 
 use serde::{Deserialize, Serialize};
+use sim_core::time::MAX_DURATION_MS;
 use std::fmt;
 
 /// How a client finds and reaches the data.
@@ -140,6 +141,9 @@ impl Params {
         ] {
             if value == 0 {
                 return err(key, "must be > 0 milliseconds".into());
+            }
+            if value > MAX_DURATION_MS {
+                return err(key, format!("must be at most {MAX_DURATION_MS} ms (about 31 years), got {value}"));
             }
         }
         if self.failure_timeout_ms <= self.heartbeat_interval_ms {
