@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod latency;
+pub mod ops;
 pub mod report;
 pub mod stale;
 pub mod text;
