@@ -7,9 +7,14 @@
 //! Reports read a finished simulation; they never drive or change one.
 
 pub mod check;
+pub mod convert;
+pub mod history_io;
 pub mod latency;
+pub mod linear;
 pub mod ops;
+pub mod replicas;
 pub mod report;
+pub mod sequential;
 pub mod stale;
 pub mod text;
 

@@ -1,7 +1,10 @@
 //! The report of one run: what `dsim run --json` prints and `report.json` holds.
 
-use crate::check::{CheckResult, Verdict};
+use crate::check::{CheckResult, Labels, Verdict};
 use crate::latency::{LatencySummary, OpCounts, latency_by_kind, op_counts, throughput_ops_per_s};
+use crate::linear::{Budget, KvMap};
+use crate::ops::CheckHistory;
+use crate::replicas::FinalState;
 use serde::Serialize;
 use sim_core::disk::DiskStats;
 use sim_core::sim::{MsgKindStats, NodeStats};
@@ -23,6 +26,46 @@ pub struct RunMeta {
     /// Names of scripted keys and values, for messages.
     pub key_names: BTreeMap<sim_core::Key, String>,
     pub value_names: BTreeMap<u64, String>,
+    /// The checks to run (names from `CHECKS`), in any order.
+    pub checks: Vec<String>,
+    /// Budget of the model-based checks.
+    pub budget: Budget,
+}
+
+/// Every check, in the order reports list them.
+pub const CHECKS: [&str; 5] = ["linearizable", "sequential", "stale_reads", "lost_writes", "convergence"];
+
+/// What the checks read besides the simulation.
+pub struct CheckInputs<'a> {
+    /// The history in the checkers' form (see `convert::from_sim`).
+    pub history: &'a CheckHistory,
+    /// The protocol's replicas at the end, if it reports them.
+    pub final_state: Option<&'a FinalState>,
+}
+
+/// Runs the named checks over a finished run.
+fn run_checks<A: Actor>(sim: &Sim<A>, meta: &RunMeta, labels: &Labels, inputs: &CheckInputs) -> Vec<CheckResult> {
+    let n = meta.max_examples;
+    CHECKS
+        .iter()
+        .filter(|c| meta.checks.iter().any(|m| m == *c))
+        .map(|&c| match c {
+            "linearizable" => crate::linear::check(inputs.history, &KvMap, &meta.budget, n),
+            "sequential" => crate::sequential::check(inputs.history, &KvMap, &meta.budget, n),
+            "stale_reads" => crate::stale::check(sim.history(), n, labels),
+            "lost_writes" => crate::replicas::lost_writes(sim.history(), inputs.final_state, n, labels),
+            _ => match inputs.final_state {
+                Some(f) => crate::replicas::convergence(f, n, labels),
+                None => CheckResult {
+                    name: "convergence",
+                    verdict: Verdict::Unknown,
+                    violation_count: 0,
+                    violations: Vec::new(),
+                    details: serde_json::json!({ "reason": "this protocol does not report its replicas' final state" }),
+                },
+            },
+        })
+        .collect()
 }
 
 /// Message counters, totals and per type.
@@ -104,6 +147,7 @@ impl RunReport {
         summary: &RunSummary,
         meta: RunMeta,
         protocol_details: serde_json::Value,
+        inputs: &CheckInputs,
     ) -> RunReport {
         let history = sim.history();
         let names = sim.names();
@@ -142,8 +186,8 @@ impl RunReport {
                 detail: f.detail.clone(),
             })
             .collect();
-        let labels = crate::check::Labels { nodes: names, keys: &meta.key_names, values: &meta.value_names };
-        let checks = vec![crate::stale::check(history, meta.max_examples, &labels)];
+        let labels = Labels { nodes: names, keys: &meta.key_names, values: &meta.value_names };
+        let checks = run_checks(sim, &meta, &labels, inputs);
         let mut report = RunReport {
             dsim_version: env!("CARGO_PKG_VERSION"),
             scenario: meta.scenario,

@@ -19,9 +19,24 @@ pub enum Bound {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Expectation {
-    Metric { key: String, metric: String, bound: Bound, value: f64 },
+    Metric {
+        key: String,
+        metric: String,
+        bound: Bound,
+        value: f64,
+    },
     Outcome(String),
+    /// `linearizable = true` and friends: a check's verdict.
+    Verdict {
+        key: String,
+        check: &'static str,
+        pass: bool,
+    },
 }
+
+/// Boolean expectations and the check whose verdict each one reads.
+pub const VERDICT_KEYS: [(&str, &str); 3] =
+    [("linearizable", "linearizable"), ("sequentially_consistent", "sequential"), ("converged", "convergence")];
 
 const STATS: [&str; 6] = ["p50", "p90", "p99", "p999", "max", "mean"];
 const STATUSES: [&str; 3] = ["ok", "fail", "unknown"];
@@ -30,6 +45,8 @@ const OUTCOMES: [&str; 3] = ["completed", "violation", "limit"];
 /// Metrics every protocol has.
 const BASE_METRICS: &[&str] = &[
     "stale_reads",
+    "lost_writes",
+    "divergent_keys",
     "ops",
     "availability",
     "throughput_ops_per_s",
@@ -57,15 +74,42 @@ fn is_known(metric: &str, details: &[String]) -> bool {
     rest.strip_prefix("ops_").is_some_and(|s| STATUSES.contains(&s))
 }
 
+/// The check a metric needs, if any.
+fn metric_check(metric: &str) -> Option<&'static str> {
+    match metric {
+        "stale_reads" => Some("stale_reads"),
+        "lost_writes" => Some("lost_writes"),
+        "divergent_keys" => Some("convergence"),
+        _ => None,
+    }
+}
+
 /// Parses `[expect]`; `err(key, message)` builds an error at a key.
+/// `checks` are the checks the scenario runs: an expectation on a check
+/// that does not run could never be met.
 pub fn parse(
     table: &BTreeMap<String, toml::Value>,
     details: &[String],
+    checks: &[String],
     err: impl Fn(&str, String) -> InputError,
 ) -> Result<Vec<Expectation>, InputError> {
     let mut out = Vec::new();
+    let needs = |path: &str, check: &str| -> Result<(), InputError> {
+        if checks.iter().any(|c| c == check) {
+            Ok(())
+        } else {
+            Err(err(path, format!("needs the `{check}` check, which this scenario does not run"))
+                .with_hint(format!("add \"{check}\" to scenario.checks")))
+        }
+    };
     for (key, value) in table {
         let path = format!("expect.{key}");
+        if let Some((_, check)) = VERDICT_KEYS.iter().find(|(k, _)| k == key) {
+            let pass = value.as_bool().ok_or_else(|| err(&path, format!("must be true or false, got {value}")))?;
+            needs(&path, check)?;
+            out.push(Expectation::Verdict { key: key.clone(), check, pass });
+            continue;
+        }
         if key == "outcome" {
             let s = value.as_str().filter(|s| OUTCOMES.contains(s)).ok_or_else(|| {
                 err(&path, format!("must be one of \"completed\", \"violation\", \"limit\", got {value}"))
@@ -78,7 +122,7 @@ pub fn parse(
         } else if let Some(m) = key.strip_suffix("_max") {
             (m, Bound::Max)
         } else {
-            return Err(err(&path, "an expectation ends in `_min` or `_max` (or is `outcome`)".into())
+            return Err(err(&path, "an expectation ends in `_min` or `_max`, or is `outcome`, `linearizable`, `sequentially_consistent` or `converged`".into())
                 .with_hint("e.g. stale_reads_max = 0, latency_ms_p99_max = 50, ops_ok_min = 100"));
         };
         if !is_known(metric, details) {
@@ -88,6 +132,9 @@ pub fn parse(
                 "metrics: {}, ops_<ok|fail|unknown>, latency_ms_<p50|p90|p99|p999|max|mean>, and the latter two prefixed by an op kind (get_, put_)",
                 names.join(", ")
             )));
+        }
+        if let Some(check) = metric_check(metric) {
+            needs(&path, check)?;
         }
         let number = match value {
             toml::Value::Integer(i) => *i as f64,
@@ -104,6 +151,8 @@ pub fn metric(r: &RunReport, name: &str) -> Option<f64> {
     let count = |n: u64| Some(n as f64);
     match name {
         "stale_reads" => return r.check("stale_reads").map(|c| c.violation_count as f64),
+        "lost_writes" => return r.check("lost_writes").map(|c| c.violation_count as f64),
+        "divergent_keys" => return r.check("convergence").map(|c| c.violation_count as f64),
         "ops" => return count(r.ops.total),
         "availability" => return (r.ops.total > 0).then(|| r.ops.ok as f64 / r.ops.total as f64),
         "throughput_ops_per_s" => return Some(r.throughput_ops_per_s),
@@ -166,6 +215,20 @@ pub fn evaluate(exps: &[Expectation], r: &RunReport) -> Vec<ExpectationResult> {
                 actual: r.outcome.to_string(),
                 met: r.outcome == want,
             },
+            Expectation::Verdict { key, check, pass } => {
+                let verdict = r.check(check).map(|c| c.verdict);
+                ExpectationResult {
+                    key: key.clone(),
+                    expected: pass.to_string(),
+                    actual: match verdict {
+                        Some(reports::Verdict::Pass) => "true".into(),
+                        Some(reports::Verdict::Fail) => "false".into(),
+                        Some(reports::Verdict::Unknown) => "unknown (the check ran out of budget)".into(),
+                        None => "n/a (check did not run)".into(),
+                    },
+                    met: verdict == Some(if *pass { reports::Verdict::Pass } else { reports::Verdict::Fail }),
+                }
+            }
             Expectation::Metric { key, metric: name, bound, value } => {
                 let actual = metric(r, name);
                 let met = actual.is_some_and(|a| match bound {

@@ -42,6 +42,10 @@ pub struct Scenario {
     pub faults: FaultPlan,
     pub limits: Limits,
     pub max_examples: usize,
+    /// The checks to run, from `CHECK_NAMES`.
+    pub checks: Vec<String>,
+    pub check_time_budget_ms: u64,
+    pub check_memory_budget_bytes: u64,
     pub expectations: Vec<Expectation>,
     pub warnings: Vec<String>,
     /// Display names of scripted keys and values.
@@ -276,7 +280,26 @@ fn build(ctx: &Ctx, f: ScenarioFile, text: &str) -> Result<Scenario, InputError>
     let (workload, key_names, value_names) =
         build_workload(ctx, &f.workload, &selector, &client_ids, info.ops, stop, &mut warnings)?;
     let faults = build_faults(ctx, &f.faults, &selector, &roles, stop, deadline, &mut warnings)?;
-    let expectations = expect::parse(&f.expect, &protocol.detail_metrics(), |key, msg| ctx.err(key, msg))?;
+    let mut checks: Vec<String> = Vec::new();
+    for (i, c) in s.checks.iter().enumerate() {
+        if !CHECK_NAMES.contains(&c.as_str()) {
+            return Err(ctx
+                .err(&format!("scenario.checks[{i}]"), format!("unknown check `{c}`"))
+                .with_hint(format!("checks: {}", CHECK_NAMES.join(", "))));
+        }
+        if checks.contains(c) {
+            return Err(ctx.err(&format!("scenario.checks[{i}]"), format!("`{c}` is listed twice")));
+        }
+        checks.push(c.clone());
+    }
+    if s.check_time_budget_ms == 0 {
+        return Err(ctx.err("scenario.check_time_budget_ms", "must be positive"));
+    }
+    duration_ms(ctx, "scenario.check_time_budget_ms", s.check_time_budget_ms)?;
+    if s.check_memory_budget_bytes < 1 << 20 {
+        return Err(ctx.err("scenario.check_memory_budget_bytes", "must be at least 1 MiB (1048576)"));
+    }
+    let expectations = expect::parse(&f.expect, &protocol.detail_metrics(), &checks, |key, msg| ctx.err(key, msg))?;
 
     Ok(Scenario {
         file: ctx.file.to_string(),
@@ -295,6 +318,9 @@ fn build(ctx: &Ctx, f: ScenarioFile, text: &str) -> Result<Scenario, InputError>
         faults,
         limits: Limits { quiesce_ns: sim_core::ms(s.quiesce_ms), deadline, max_events: s.max_events },
         max_examples: s.max_examples,
+        checks,
+        check_time_budget_ms: s.check_time_budget_ms,
+        check_memory_budget_bytes: s.check_memory_budget_bytes,
         expectations,
         warnings,
         key_names,

@@ -1,6 +1,10 @@
 //! `dsim`: run, validate and list scenarios.
 
 use clap::{Parser, Subcommand};
+use reports::history_io::{self, Format};
+use reports::linear::{Budget, CasRegister, KvMap, Model, ModelKind, Register};
+use reports::ops::{Call, CheckHistory};
+use reports::{CheckResult, Verdict};
 use scenarios::InputError;
 use scenarios::drivers::PROTOCOLS;
 use scenarios::run::{RunOptions, write_outputs};
@@ -13,6 +17,8 @@ const EXIT_OK: u8 = 0;
 const EXIT_FAILED: u8 = 1;
 /// Exit code for bad input or usage.
 const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code of `dsim check` when the checker ran out of budget.
+const EXIT_UNKNOWN: u8 = 3;
 
 #[derive(Parser)]
 #[command(
@@ -21,8 +27,9 @@ const EXIT_BAD_INPUT: u8 = 2;
     about = "A deterministic discrete-event simulator for distributed storage protocols",
     long_about = "A deterministic discrete-event simulator for distributed storage protocols.\n\n\
 Same scenario + same seed = same trace hash, on any machine.\n\n\
-Exit codes: 0 clean (or every [expect] met), 1 a violation or a failed expectation, 2 bad input or usage.",
-    after_help = "Examples:\n  dsim run scenarios/catalog/directory_kv/recursive.toml\n  dsim run scenarios/catalog/directory_kv/recursive.toml --seed 7 --set network.loss=0.1 --out out/\n  dsim validate my-scenario.toml\n  dsim list"
+Exit codes: 0 clean (or every [expect] met), 1 a violation or a failed expectation, 2 bad input or usage; \
+`dsim check` also exits 3 when its verdict is unknown.",
+    after_help = "Examples:\n  dsim run scenarios/catalog/directory_kv/recursive.toml\n  dsim run scenarios/catalog/directory_kv/recursive.toml --seed 7 --set network.loss=0.1 --out out/\n  dsim validate my-scenario.toml\n  dsim check out/history.jsonl --model kv\n  dsim list"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -62,6 +69,34 @@ enum Command {
     },
     /// List protocols with their parameters, and the catalog scenarios.
     List,
+    /// Check a recorded history (dsim JSON lines or Jepsen EDN) against a model.
+    ///
+    /// Exit codes: 0 consistent, 1 not, 2 bad input (with the line number), 3 unknown (budget exceeded).
+    Check {
+        /// The history file: dsim's history.jsonl, or a Jepsen history.edn.
+        history: PathBuf,
+        /// The sequential model the history should follow.
+        #[arg(long, value_parser = ["register", "cas-register", "kv"])]
+        model: String,
+        /// The consistency condition to check.
+        #[arg(long, default_value = "linearizable", value_parser = ["linearizable", "sequential"])]
+        consistency: String,
+        /// The file's format (default: detected from its first characters).
+        #[arg(long, value_parser = ["jsonl", "edn"])]
+        format: Option<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Wall-clock budget; past it the verdict is unknown (exit 3).
+        #[arg(long, default_value_t = 10_000)]
+        time_budget_ms: u64,
+        /// Memory budget of the search.
+        #[arg(long, default_value_t = 1 << 30)]
+        memory_budget_bytes: u64,
+        /// How many counterexamples to list.
+        #[arg(long, default_value_t = 10)]
+        max_examples: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -79,6 +114,19 @@ fn main() -> ExitCode {
         }
         Command::Validate { file, sets } => cmd_validate(&file, &sets),
         Command::List => cmd_list(),
+        Command::Check {
+            history,
+            model,
+            consistency,
+            format,
+            json,
+            time_budget_ms,
+            memory_budget_bytes,
+            max_examples,
+        } => {
+            let budget = Budget { time_ms: time_budget_ms, memory_bytes: memory_budget_bytes, ..Budget::default() };
+            cmd_check(&history, &model, &consistency, format.as_deref(), json, &budget, max_examples)
+        }
     }
 }
 
@@ -147,6 +195,102 @@ fn cmd_run(
         }
         ExitCode::from(EXIT_FAILED)
     }
+}
+
+fn check_with<M: Model>(
+    h: &CheckHistory,
+    model: &M,
+    consistency: &str,
+    budget: &Budget,
+    max: usize,
+) -> Result<CheckResult, String> {
+    if let Some(op) = h.ops.iter().find(|op| !model.supports(&op.call)) {
+        return Err(format!(
+            "line {}: the {} model has no `{}` operation: use --model {}",
+            op.id,
+            model.name(),
+            op.call.name(),
+            if matches!(op.call, Call::Cas { .. }) { "cas-register or kv" } else { "kv" }
+        ));
+    }
+    Ok(if consistency == "sequential" {
+        reports::sequential::check(h, model, budget, max)
+    } else {
+        reports::linear::check(h, model, budget, max)
+    })
+}
+
+fn cmd_check(
+    file: &Path,
+    model: &str,
+    consistency: &str,
+    format: Option<&str>,
+    json: bool,
+    budget: &Budget,
+    max_examples: usize,
+) -> ExitCode {
+    let shown = file.display().to_string();
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => return bad_input(&InputError::new(&shown, format!("cannot read the history: {e}"))),
+    };
+    let format = match format {
+        Some("edn") => Format::Edn,
+        Some(_) => Format::Jsonl,
+        None => history_io::detect(&text),
+    };
+    let history = match history_io::parse(&text, format) {
+        Ok(h) => h,
+        Err(e) => {
+            let err = InputError::new(&shown, e.message).at_line(Some(e.line));
+            return bad_input(&err.with_hint(format!("read as {}; use --format to choose", format.name())));
+        }
+    };
+    let kind = ModelKind::from_name(model).expect("clap restricts --model to known models");
+    let result = match kind {
+        ModelKind::Register => check_with(&history, &Register, consistency, budget, max_examples),
+        ModelKind::CasRegister => check_with(&history, &CasRegister, consistency, budget, max_examples),
+        ModelKind::Kv => check_with(&history, &KvMap, consistency, budget, max_examples),
+    };
+    let result = match result {
+        Ok(r) => r,
+        Err(message) => {
+            eprintln!("error: {shown}:{message}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    if json {
+        let doc = serde_json::json!({
+            "file": shown,
+            "format": format.name(),
+            "model": model,
+            "consistency": consistency,
+            "ops": history.ops.len(),
+            "keys": history.keys.len().max(1),
+            "check": result,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        println!(
+            "{shown}: {} {} ops, {} key(s), model {model}: {} {}",
+            format.name(),
+            history.ops.len(),
+            history.keys.len().max(1),
+            consistency,
+            result.verdict.name()
+        );
+        for v in &result.violations {
+            println!("  - {}", v.message);
+        }
+        if let Some(reason) = result.details.get("reason").and_then(|r| r.as_str()) {
+            println!("  reason: {reason}");
+        }
+    }
+    ExitCode::from(match result.verdict {
+        Verdict::Pass => EXIT_OK,
+        Verdict::Fail => EXIT_FAILED,
+        Verdict::Unknown => EXIT_UNKNOWN,
+    })
 }
 
 fn cmd_validate(file: &Path, sets: &[String]) -> ExitCode {

@@ -4,10 +4,16 @@ use crate::drivers::Protocol;
 use crate::expect;
 use crate::load::Scenario;
 use protocols::directory_kv;
-use reports::{RunMeta, RunReport};
+use reports::convert::from_sim;
+use reports::history_io;
+use reports::linear::Budget;
+use reports::ops::CheckHistory;
+use reports::replicas::FinalState;
+use reports::report::CheckInputs;
+use reports::{Labels, RunMeta, RunReport};
 use serde_json::json;
 use sim_core::trace::TraceEvent;
-use sim_core::{Actor, History, NodeSpec, OpStatus, Output, Sim, SimConfig};
+use sim_core::{Actor, NodeSpec, NodeStatus, Sim, SimConfig};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -22,7 +28,9 @@ pub struct RunOptions {
 /// Everything a run produced.
 pub struct RunOutput {
     pub report: RunReport,
-    pub history: History,
+    /// The history in the checkers' form: what history.jsonl and
+    /// history.edn hold, and what `dsim check` reads back.
+    pub history: CheckHistory,
     pub trace: Option<Vec<TraceEvent>>,
     pub names: Vec<String>,
 }
@@ -47,11 +55,19 @@ pub fn repro_command(scn: &Scenario, seed: u64) -> String {
 pub fn run(scn: &Scenario, opts: &RunOptions) -> RunOutput {
     let seed = opts.seed.unwrap_or(scn.seed);
     match &scn.protocol {
-        Protocol::DirectoryKv(p) => {
-            run_with(scn, seed, opts, directory_kv::build(p, scn.servers, scn.clients), |nodes| {
-                serde_json::to_value(directory_kv::report(nodes)).unwrap_or_default()
-            })
-        }
+        Protocol::DirectoryKv(p) => run_with(
+            scn,
+            seed,
+            opts,
+            directory_kv::build(p, scn.servers, scn.clients),
+            |nodes| serde_json::to_value(directory_kv::report(nodes)).unwrap_or_default(),
+            |sim| {
+                // The directory's placements say which copies are replicas; a
+                // directory that is down at the end cannot say.
+                (sim.status(directory_kv::DIRECTORY) != NodeStatus::Down)
+                    .then(|| FinalState { replicas: directory_kv::final_replicas(sim.actors()) })
+            },
+        ),
     }
 }
 
@@ -61,6 +77,7 @@ fn run_with<A: Actor>(
     opts: &RunOptions,
     nodes: Vec<NodeSpec<A>>,
     details: impl Fn(&[A]) -> serde_json::Value,
+    final_state: impl Fn(&Sim<A>) -> Option<FinalState>,
 ) -> RunOutput {
     let cfg = SimConfig {
         seed,
@@ -82,68 +99,20 @@ fn run_with<A: Actor>(
         max_examples: scn.max_examples,
         key_names: scn.key_names.clone(),
         value_names: scn.value_names.clone(),
+        checks: scn.checks.clone(),
+        budget: Budget {
+            time_ms: scn.check_time_budget_ms,
+            memory_bytes: scn.check_memory_budget_bytes,
+            ..Budget::default()
+        },
     };
-    let mut report = RunReport::collect(&sim, &summary, meta, details(sim.actors()));
+    let labels = Labels { nodes: sim.names(), keys: &scn.key_names, values: &scn.value_names };
+    let history = from_sim(sim.history(), &labels);
+    let final_state = final_state(&sim);
+    let inputs = CheckInputs { history: &history, final_state: final_state.as_ref() };
+    let mut report = RunReport::collect(&sim, &summary, meta, details(sim.actors()), &inputs);
     report.expectations = expect::evaluate(&scn.expectations, &report);
-    RunOutput {
-        report,
-        history: sim.history().clone(),
-        trace: sim.trace().map(<[TraceEvent]>::to_vec),
-        names: sim.names().to_vec(),
-    }
-}
-
-fn output_json(out: &Output) -> serde_json::Value {
-    match out {
-        Output::Nothing => serde_json::Value::Null,
-        Output::Value(v) => json!(v.id),
-        Output::Values(vs) => json!(vs.iter().map(|v| v.id).collect::<Vec<_>>()),
-    }
-}
-
-/// The history as JSON lines, one invocation or completion per line in
-/// real-time order: `{"process", "node", "type": invoke|ok|fail|info, "f",
-/// "key", "value", "time_ns"}`. Values are write ids; a get's completion
-/// carries what it read. Operations still pending when the run ended close
-/// with an `info` line at the end (without `time_ns`).
-pub fn history_jsonl(history: &History, names: &[String]) -> String {
-    // (sequence, op index, is completion)
-    let mut events: Vec<(u64, usize, bool)> = Vec::with_capacity(history.ops.len() * 2);
-    for (i, r) in history.ops.iter().enumerate() {
-        events.push((r.invoke_seq, i, false));
-        events.push((r.complete_seq.unwrap_or(u64::MAX), i, true));
-    }
-    events.sort();
-    let mut out = String::new();
-    for (_, i, completion) in events {
-        let r = &history.ops[i];
-        let written = r.op.value.map_or(serde_json::Value::Null, |v| json!(v.id));
-        let (ty, value, time) = if !completion {
-            ("invoke", written, Some(r.invoke.as_nanos()))
-        } else {
-            let ty = match r.status {
-                Some(OpStatus::Ok) => "ok",
-                Some(OpStatus::Fail) => "fail",
-                _ => "info",
-            };
-            let value = if r.op.kind.is_write() { written } else { output_json(&r.output) };
-            (ty, value, r.complete.map(|c| c.as_nanos()))
-        };
-        let mut line = json!({
-            "process": r.process.0,
-            "node": names[r.process.index()],
-            "type": ty,
-            "f": r.op.kind.name(),
-            "key": r.op.key,
-            "value": value,
-        });
-        if let Some(t) = time {
-            line["time_ns"] = json!(t);
-        }
-        out.push_str(&line.to_string());
-        out.push('\n');
-    }
-    out
+    RunOutput { report, history, trace: sim.trace().map(<[TraceEvent]>::to_vec), names: sim.names().to_vec() }
 }
 
 /// Writes `contents` to `path` atomically: a temporary file in the same
@@ -178,7 +147,8 @@ pub fn write_outputs(dir: &Path, out: &RunOutput) -> std::io::Result<Vec<PathBuf
     let json = serde_json::to_string_pretty(&out.report).map_err(std::io::Error::other)?;
     put("report.json", format!("{json}\n").as_bytes())?;
     put("report.txt", reports::text::render(&out.report).as_bytes())?;
-    put("history.jsonl", history_jsonl(&out.history, &out.names).as_bytes())?;
+    put("history.jsonl", history_io::to_jsonl(&out.history).as_bytes())?;
+    put("history.edn", history_io::to_edn(&out.history).as_bytes())?;
     if let Some(trace) = &out.trace {
         let mut s = String::new();
         for ev in trace {

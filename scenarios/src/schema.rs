@@ -48,6 +48,28 @@ pub struct ScenarioSection {
     /// How many example violations each check lists.
     #[serde(default = "default_max_examples")]
     pub max_examples: usize,
+    /// Which checks run after the simulation.
+    #[serde(default = "default_checks")]
+    pub checks: Vec<String>,
+    /// Wall-clock budget of each model-based check (linearizable, sequential).
+    #[serde(default = "default_check_time_budget_ms")]
+    pub check_time_budget_ms: u64,
+    /// Memory budget of each model-based check's search.
+    #[serde(default = "default_check_memory_budget_bytes")]
+    pub check_memory_budget_bytes: u64,
+}
+
+/// Every check a scenario can name, in the order reports list them.
+pub const CHECK_NAMES: [&str; 5] = ["linearizable", "sequential", "stale_reads", "lost_writes", "convergence"];
+
+fn default_checks() -> Vec<String> {
+    ["linearizable", "stale_reads", "lost_writes", "convergence"].iter().map(|s| s.to_string()).collect()
+}
+fn default_check_time_budget_ms() -> u64 {
+    10_000
+}
+fn default_check_memory_budget_bytes() -> u64 {
+    1 << 30
 }
 
 fn default_seed() -> u64 {

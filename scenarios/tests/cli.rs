@@ -180,9 +180,10 @@ fn run_json_has_every_report_key() {
     for c in checks {
         assert!(c["name"].is_string() && c["verdict"].is_string() && c["violations"].is_array(), "check {c}");
     }
-    assert!(checks.iter().any(|c| c["name"] == "stale_reads"));
+    let names: Vec<&str> = checks.iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(names, ["linearizable", "stale_reads", "lost_writes", "convergence"], "the default checks, in order");
     let exps = r["expectations"].as_array().expect("expectations is an array");
-    assert_eq!(exps.len(), 5, "recursive.toml has five expectations");
+    assert_eq!(exps.len(), 8, "recursive.toml has eight expectations");
     assert!(exps.iter().all(|e| e["met"] == true), "{exps:?}");
 }
 
@@ -351,7 +352,7 @@ fn history_line_ok(line: &str) -> Result<(), String> {
     if !["invoke", "ok", "fail", "info"].contains(&ty) {
         return Err(format!("type `{ty}`"));
     }
-    if !["get", "put"].contains(&v["f"].as_str().unwrap_or("")) {
+    if !["read", "write"].contains(&v["f"].as_str().unwrap_or("")) {
         return Err(format!("f = {}", v["f"]));
     }
     Ok(())
@@ -368,7 +369,7 @@ fn out_dir_holds_reports_history_and_trace() {
     let mut names: Vec<String> =
         std::fs::read_dir(&plain).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
-    assert_eq!(names, ["history.jsonl", "report.json", "report.txt"]);
+    assert_eq!(names, ["history.edn", "history.jsonl", "report.json", "report.txt"]);
 
     let traced = dir.join("nested").join("traced");
     let out = dsim(&["run", path_str(&file), "--out", path_str(&traced), "--trace", "--json"]);
@@ -377,7 +378,7 @@ fn out_dir_holds_reports_history_and_trace() {
     let mut names: Vec<String> =
         std::fs::read_dir(&traced).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
-    assert_eq!(names, ["history.jsonl", "report.json", "report.txt", "trace.jsonl"]);
+    assert_eq!(names, ["history.edn", "history.jsonl", "report.json", "report.txt", "trace.jsonl"]);
     assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
 
     // report.json is the report printed with --json; the trace changes nothing.
@@ -401,6 +402,16 @@ fn out_dir_holds_reports_history_and_trace() {
     let invokes = lines.iter().filter(|l| l.contains("\"type\":\"invoke\"")).count();
     assert_eq!(invokes, 7, "scripted.toml runs seven operations");
     assert_eq!(lines.len(), 2 * invokes);
+
+    // Both history files read back as the same operations.
+    let from_jsonl = reports::history_io::parse_jsonl(&history).expect("history.jsonl parses");
+    let edn = std::fs::read_to_string(traced.join("history.edn")).unwrap();
+    let from_edn = reports::history_io::parse_edn(&edn).expect("history.edn parses");
+    assert_eq!(from_jsonl.ops.len(), 7);
+    assert_eq!(from_edn.ops.len(), 7);
+    let calls =
+        |h: &reports::ops::CheckHistory| h.ops.iter().map(|o| (o.call.clone(), o.ret.clone())).collect::<Vec<_>>();
+    assert_eq!(calls(&from_jsonl), calls(&from_edn));
 
     let trace = std::fs::read_to_string(traced.join("trace.jsonl")).unwrap();
     assert!(trace.lines().count() > 10);
@@ -513,4 +524,91 @@ fn huge_protocol_timeouts_do_not_crash() {
         "[params]\nrequest_timeout_ms = 9223372036854775807\nlease_ms = 9223372036854775807\n\
          failure_timeout_ms = 9223372036854775807\nheartbeat_interval_ms = 9223372036854775806\n",
     ));
+}
+
+/// Runs a catalog scenario with `--out` and returns the output directory.
+fn run_to_dir(name: &str, scenario: &str) -> PathBuf {
+    let dir = scratch(name);
+    let out = dsim(&["run", path_str(&catalog(scenario)), "--out", path_str(&dir), "--quiet"]);
+    assert!(code(&out).is_some_and(|c| c <= 1), "{}", describe(&out));
+    dir
+}
+
+#[test]
+fn check_rechecks_a_runs_history_in_both_formats() {
+    let bad = run_to_dir("check-bad", "scripted.toml");
+    for file in ["history.jsonl", "history.edn"] {
+        let out = dsim(&["check", path_str(&bad.join(file)), "--model", "kv"]);
+        assert_eq!(code(&out), Some(1), "{file}: {}", describe(&out));
+        assert!(stdout(&out).contains("linearizable fail"), "{}", describe(&out));
+        assert!(stdout(&out).contains("cannot be ordered"), "the counterexample is printed: {}", describe(&out));
+        let out = dsim(&["check", path_str(&bad.join(file)), "--model", "kv", "--consistency", "sequential"]);
+        assert_eq!(code(&out), Some(1), "c3 reads v1 after v2: not even sequential; {}", describe(&out));
+    }
+    let good = run_to_dir("check-good", "serialized.toml");
+    let out = dsim(&["check", path_str(&good.join("history.edn")), "--model", "kv", "--json"]);
+    assert_eq!(code(&out), Some(0), "{}", describe(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).expect("--json prints JSON");
+    assert_eq!(v["check"]["verdict"], "pass");
+    assert_eq!(v["format"], "edn");
+    assert!(v["ops"].as_u64().unwrap() > 100);
+    let _ = std::fs::remove_dir_all(&bad);
+    let _ = std::fs::remove_dir_all(&good);
+}
+
+#[test]
+fn check_rejects_bad_histories_with_their_line() {
+    let dir = scratch("check-input");
+    let cases: [(&str, &str, &[&str], &str); 4] = [
+        ("malformed.jsonl", "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}\n{oops\n", &[], ":2"),
+        ("orphan.jsonl", "{\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"value\":1}\n", &[], ":1"),
+        (
+            "cas.edn",
+            "{:process 0, :type :invoke, :f :cas, :value [1 2]}\n{:process 0, :type :ok, :f :cas, :value [1 2]}\n",
+            &["--model", "register"],
+            "cas-register",
+        ),
+        ("missing.jsonl", "", &["--format", "edn"], "cannot read"),
+    ];
+    for (name, text, extra, needle) in cases {
+        let path = dir.join(name);
+        if name != "missing.jsonl" {
+            std::fs::write(&path, text).unwrap();
+        }
+        let mut args = vec!["check", path_str(&path)];
+        if !extra.contains(&"--model") {
+            args.extend(["--model", "kv"]);
+        }
+        args.extend(extra.iter().copied());
+        let out = dsim(&args);
+        assert_eq!(code(&out), Some(2), "{name}: {}", describe(&out));
+        assert!(stderr(&out).contains(needle), "{name}: want `{needle}` in {}", describe(&out));
+    }
+    let out = dsim(&["check", path_str(&dir.join("x")), "--model", "queue"]);
+    assert_eq!(code(&out), Some(2), "an unknown model is a usage error: {}", describe(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_says_unknown_when_the_budget_runs_out() {
+    // Forty concurrent writes of distinct values, then a read of a value
+    // none of them wrote: proving that impossible means searching subsets
+    // of the writes, and a 1-byte memory budget stops the search.
+    let dir = scratch("check-budget");
+    let mut lines = Vec::new();
+    for p in 0..40 {
+        lines.push(format!("{{\"process\":{p},\"type\":\"invoke\",\"f\":\"write\",\"value\":{}}}", p + 1));
+    }
+    for p in 0..40 {
+        lines.push(format!("{{\"process\":{p},\"type\":\"ok\",\"f\":\"write\",\"value\":{}}}", p + 1));
+    }
+    lines.push("{\"process\":99,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}".into());
+    lines.push("{\"process\":99,\"type\":\"ok\",\"f\":\"read\",\"value\":1000}".into());
+    let path = dir.join("wide.jsonl");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let out = dsim(&["check", path_str(&path), "--model", "register", "--memory-budget-bytes", "1"]);
+    assert_eq!(code(&out), Some(3), "{}", describe(&out));
+    assert!(stdout(&out).contains("unknown"), "{}", describe(&out));
+    assert!(stdout(&out).contains("budget"), "the reason is printed: {}", describe(&out));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,7 +4,6 @@
 //! Every catalog scenario runs in well under a second in a debug build
 //! (measured: at most ~0.1 s each), so none is skipped.
 
-use scenarios::run::history_jsonl;
 use scenarios::{RunOptions, load, run};
 use std::path::PathBuf;
 
@@ -24,7 +23,7 @@ fn catalog_files() -> Vec<PathBuf> {
 fn run_once(scn: &scenarios::Scenario, seed: u64) -> (String, String, String) {
     let out = run(scn, &RunOptions { seed: Some(seed), record_trace: false });
     let json = serde_json::to_string(&out.report).expect("the report serializes");
-    (json, history_jsonl(&out.history, &out.names), out.report.trace_hash.clone())
+    (json, reports::history_io::to_jsonl(&out.history), out.report.trace_hash.clone())
 }
 
 #[test]

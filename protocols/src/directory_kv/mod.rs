@@ -226,6 +226,25 @@ pub struct DirectoryReport {
     pub storage: Vec<StorageReport>,
 }
 
+/// The store's replicas at the end of a run, as the directory lists them:
+/// for every placed key, each listed replica and the value it holds (`None`
+/// if it holds nothing). Copies the directory does not list (orphans left
+/// by abandoned repairs) are not part of the store's state and are left out.
+pub fn final_replicas(nodes: &[Node]) -> Vec<(NodeId, Key, Option<Value>)> {
+    let Some(Node::Directory(dir)) = nodes.first() else { panic!("node 0 of a directory store is the directory") };
+    let mut held: std::collections::BTreeMap<(NodeId, Key), Value> = std::collections::BTreeMap::new();
+    let mut buf = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        buf.clear();
+        n.replica_values(&mut buf);
+        held.extend(buf.iter().map(|(k, v)| ((NodeId(i as u32), *k), *v)));
+    }
+    dir.placements()
+        .flat_map(|(key, replicas)| replicas.iter().map(move |&n| (n, key)))
+        .map(|(n, key)| (n, key, held.get(&(n, key)).copied()))
+        .collect()
+}
+
 /// Gathers the report from the final state of the nodes of a run.
 pub fn report(nodes: &[Node]) -> DirectoryReport {
     let Some(Node::Directory(dir)) = nodes.first() else { panic!("node 0 of a directory store is the directory") };
