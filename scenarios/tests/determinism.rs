@@ -8,14 +8,8 @@ use scenarios::{RunOptions, load, run};
 use std::path::PathBuf;
 
 fn catalog_files() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("catalog").join("directory_kv");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("the catalog exists")
-        .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 8, "{files:?}");
+    let files = scenarios::catalog::scenario_files(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("catalog"));
+    assert!(files.len() >= 9, "expected the 9 catalog scenarios, found {files:?}");
     files
 }
 

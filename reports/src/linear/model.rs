@@ -191,57 +191,65 @@ fn register_step(state: &Val, op: &COp, cas: bool) -> Option<Val> {
     }
 }
 
+/// Implements `Model` for a register type; the two register models differ
+/// only in their name and whether they accept `cas`.
+macro_rules! register_model {
+    ($model:ident, $name:literal, $cas:literal) => {
+        impl Model for $model {
+            type State = Val;
+
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn init(&self) -> Val {
+                NIL
+            }
+
+            fn step(&self, state: &Val, op: &COp) -> Option<Val> {
+                register_step(state, op, $cas)
+            }
+
+            fn supports(&self, call: &Call) -> bool {
+                matches!(call, Call::Read | Call::Write(_)) || ($cas && matches!(call, Call::Cas { .. }))
+            }
+
+            fn describe(&self, state: &Val, h: &CheckHistory) -> String {
+                value_text(*state, h)
+            }
+
+            fn forget(&self, state: &Val, unobserved: &dyn Fn(Val) -> bool) -> Option<Val> {
+                forget_register(state, unobserved)
+            }
+
+            fn is_observer(&self, op: &COp) -> bool {
+                observes_only(op)
+            }
+
+            fn anonymous_ops(&self) -> bool {
+                true
+            }
+
+            fn contents<'a>(&self, state: &'a Val) -> Option<&'a [Val]> {
+                Some(register_seq(state))
+            }
+
+            fn produces(&self, op: &COp) -> Option<Val> {
+                produced_value(op)
+            }
+
+            fn needs<'a>(&self, op: &'a COp) -> Option<&'a [Val]> {
+                needed_contents(op)
+            }
+        }
+    };
+}
+
 /// A single register: read and write; the initial value is `nil`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Register;
 
-impl Model for Register {
-    type State = Val;
-
-    fn name(&self) -> &'static str {
-        "register"
-    }
-
-    fn init(&self) -> Val {
-        NIL
-    }
-
-    fn step(&self, state: &Val, op: &COp) -> Option<Val> {
-        register_step(state, op, false)
-    }
-
-    fn supports(&self, call: &Call) -> bool {
-        matches!(call, Call::Read | Call::Write(_))
-    }
-
-    fn describe(&self, state: &Val, h: &CheckHistory) -> String {
-        value_text(*state, h)
-    }
-
-    fn forget(&self, state: &Val, unobserved: &dyn Fn(Val) -> bool) -> Option<Val> {
-        forget_register(state, unobserved)
-    }
-
-    fn is_observer(&self, op: &COp) -> bool {
-        observes_only(op)
-    }
-
-    fn anonymous_ops(&self) -> bool {
-        true
-    }
-
-    fn contents<'a>(&self, state: &'a Val) -> Option<&'a [Val]> {
-        Some(register_seq(state))
-    }
-
-    fn produces(&self, op: &COp) -> Option<Val> {
-        produced_value(op)
-    }
-
-    fn needs<'a>(&self, op: &'a COp) -> Option<&'a [Val]> {
-        needed_contents(op)
-    }
-}
+register_model!(Register, "register", false);
 
 /// A register with compare-and-set. A `cas` that completed `ok` found the
 /// expected value and wrote the new one; one that completed `fail` found a
@@ -249,53 +257,7 @@ impl Model for Register {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CasRegister;
 
-impl Model for CasRegister {
-    type State = Val;
-
-    fn name(&self) -> &'static str {
-        "cas-register"
-    }
-
-    fn init(&self) -> Val {
-        NIL
-    }
-
-    fn step(&self, state: &Val, op: &COp) -> Option<Val> {
-        register_step(state, op, true)
-    }
-
-    fn supports(&self, call: &Call) -> bool {
-        matches!(call, Call::Read | Call::Write(_) | Call::Cas { .. })
-    }
-
-    fn describe(&self, state: &Val, h: &CheckHistory) -> String {
-        value_text(*state, h)
-    }
-
-    fn forget(&self, state: &Val, unobserved: &dyn Fn(Val) -> bool) -> Option<Val> {
-        forget_register(state, unobserved)
-    }
-
-    fn is_observer(&self, op: &COp) -> bool {
-        observes_only(op)
-    }
-
-    fn anonymous_ops(&self) -> bool {
-        true
-    }
-
-    fn contents<'a>(&self, state: &'a Val) -> Option<&'a [Val]> {
-        Some(register_seq(state))
-    }
-
-    fn produces(&self, op: &COp) -> Option<Val> {
-        produced_value(op)
-    }
-
-    fn needs<'a>(&self, op: &'a COp) -> Option<&'a [Val]> {
-        needed_contents(op)
-    }
-}
+register_model!(CasRegister, "cas-register", true);
 
 /// The contents of one key of a key-value map.
 ///
