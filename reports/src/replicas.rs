@@ -8,8 +8,9 @@
 //!   `W`; a write of unknown outcome may have taken effect at any time).
 //!   Reading nothing reflects no write. A put is judged only where there is
 //!   evidence: a later read, or the protocol's final state.
-//! - **Convergence.** Every replica of a key holds the same value (or all
-//!   hold nothing). Divergent keys are listed with what each replica holds.
+//! - **Convergence.** Every replica of a key holds the same versions (the
+//!   same value, the same set of siblings, or nothing). Divergent keys are
+//!   listed with what each replica holds.
 //!
 //! Both need the protocol to say which copies are replicas: a storage node
 //! may keep orphan copies its directory no longer lists, and those are not
@@ -22,11 +23,12 @@ use serde_json::json;
 use sim_core::{History, Key, NodeId, OpKind, OpStatus, Output, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The replicas of each key at the end of a run: `(node, key, value)`, with
-/// `None` where a replica the protocol lists for the key holds nothing.
+/// The replicas of each key at the end of a run: `(node, key, versions)`.
+/// `versions` is empty where a replica the protocol lists for the key holds
+/// nothing, and has several entries where it keeps concurrent siblings.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FinalState {
-    pub replicas: Vec<(NodeId, Key, Option<Value>)>,
+    pub replicas: Vec<(NodeId, Key, Vec<Value>)>,
 }
 
 /// "Completion position" of the write of each value: how late it may have
@@ -92,9 +94,11 @@ pub fn lost_writes(
         .collect();
     let mut finals: BTreeMap<Key, u64> = BTreeMap::new();
     if let Some(f) = final_state {
-        for (_, k, v) in &f.replicas {
+        for (_, k, versions) in &f.replicas {
             let e = finals.entry(*k).or_insert(0);
-            *e = (*e).max(horizon_of(&horizons, *v));
+            for v in versions {
+                *e = (*e).max(horizon_of(&horizons, Some(*v)));
+            }
         }
     }
 
@@ -153,18 +157,16 @@ pub fn lost_writes(
 }
 
 /// What each replica of one key holds.
-type Holdings = Vec<(NodeId, Option<Value>)>;
+type Holdings = Vec<(NodeId, BTreeSet<u64>)>;
 
 /// Lists keys whose replicas disagree at the end of the run.
 pub fn convergence(final_state: &FinalState, max_examples: usize, labels: &Labels) -> CheckResult {
     let mut per_key: BTreeMap<Key, Holdings> = BTreeMap::new();
-    for (n, k, v) in &final_state.replicas {
-        per_key.entry(*k).or_default().push((*n, *v));
+    for (n, k, versions) in &final_state.replicas {
+        per_key.entry(*k).or_default().push((*n, versions.iter().map(|v| v.id).collect()));
     }
-    let divergent: Vec<(&Key, &Holdings)> = per_key
-        .iter()
-        .filter(|(_, reps)| reps.iter().map(|(_, v)| v.map(|v| v.id)).collect::<BTreeSet<_>>().len() > 1)
-        .collect();
+    let divergent: Vec<(&Key, &Holdings)> =
+        per_key.iter().filter(|(_, reps)| reps.iter().map(|(_, ids)| ids).collect::<BTreeSet<_>>().len() > 1).collect();
     let violations = divergent
         .iter()
         .take(max_examples)
@@ -177,11 +179,7 @@ pub fn convergence(final_state: &FinalState, max_examples: usize, labels: &Label
                 "key {} differs across replicas: {}",
                 labels.key(**k),
                 reps.iter()
-                    .map(|(n, v)| format!(
-                        "{} has {}",
-                        labels.process(*n),
-                        v.map_or("nothing".into(), |v| labels.value(v.id))
-                    ))
+                    .map(|(n, ids)| format!("{} has {}", labels.process(*n), holding(ids, labels)))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -193,6 +191,14 @@ pub fn convergence(final_state: &FinalState, max_examples: usize, labels: &Label
         violation_count: divergent.len() as u64,
         violations,
         details: json!({ "keys_checked": per_key.len(), "divergent_keys": divergent.len() }),
+    }
+}
+
+fn holding(ids: &BTreeSet<u64>, labels: &Labels) -> String {
+    match ids.len() {
+        0 => "nothing".into(),
+        1 => labels.value(*ids.first().expect("one id")),
+        _ => format!("siblings [{}]", ids.iter().map(|id| labels.value(*id)).collect::<Vec<_>>().join(", ")),
     }
 }
 
@@ -222,7 +228,8 @@ mod tests {
     }
 
     fn state(values: &[Option<u64>]) -> FinalState {
-        FinalState { replicas: values.iter().enumerate().map(|(i, v)| (NodeId(i as u32), 1, v.map(val))).collect() }
+        let replica = |(i, v): (usize, &Option<u64>)| (NodeId(i as u32), 1, v.map(val).into_iter().collect());
+        FinalState { replicas: values.iter().enumerate().map(replica).collect() }
     }
 
     #[test]
@@ -271,6 +278,22 @@ mod tests {
         // The unknown write may have landed after write 2.
         let r = lost_writes(&h, Some(&state(&[Some(1)])), 10, &labels());
         assert_eq!(r.verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn siblings_converge_when_every_replica_holds_the_same_set() {
+        let both = |n| (NodeId(n), 1, vec![val(1), val(2)]);
+        let same = FinalState { replicas: vec![both(0), both(1)] };
+        assert_eq!(convergence(&same, 10, &labels()).verdict, Verdict::Pass);
+        let differ = FinalState { replicas: vec![both(0), (NodeId(1), 1, vec![val(2)])] };
+        let r = convergence(&differ, 10, &labels());
+        assert_eq!(r.violation_count, 1);
+        assert!(r.violations[0].message.contains("siblings [#1, #2]"), "{}", r.violations[0].message);
+        // A sibling reflects its write: neither is lost.
+        let mut h = History::default();
+        put(&mut h, 1, OpStatus::Ok);
+        put(&mut h, 2, OpStatus::Ok);
+        assert_eq!(lost_writes(&h, Some(&same), 10, &labels()).verdict, Verdict::Pass);
     }
 
     #[test]

@@ -227,10 +227,10 @@ pub struct DirectoryReport {
 }
 
 /// The store's replicas at the end of a run, as the directory lists them:
-/// for every placed key, each listed replica and the value it holds (`None`
-/// if it holds nothing). Copies the directory does not list (orphans left
+/// for every placed key, each listed replica and the value it holds (none if
+/// it holds nothing). Copies the directory does not list (orphans left
 /// by abandoned repairs) are not part of the store's state and are left out.
-pub fn final_replicas(nodes: &[Node]) -> Vec<(NodeId, Key, Option<Value>)> {
+pub fn final_replicas(nodes: &[Node]) -> Vec<(NodeId, Key, Vec<Value>)> {
     let Some(Node::Directory(dir)) = nodes.first() else { panic!("node 0 of a directory store is the directory") };
     let mut held: std::collections::BTreeMap<(NodeId, Key), Value> = std::collections::BTreeMap::new();
     let mut buf = Vec::new();
@@ -241,7 +241,7 @@ pub fn final_replicas(nodes: &[Node]) -> Vec<(NodeId, Key, Option<Value>)> {
     }
     dir.placements()
         .flat_map(|(key, replicas)| replicas.iter().map(move |&n| (n, key)))
-        .map(|(n, key)| (n, key, held.get(&(n, key)).copied()))
+        .map(|(n, key)| (n, key, held.get(&(n, key)).copied().into_iter().collect()))
         .collect()
 }
 
