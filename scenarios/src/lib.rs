@@ -13,6 +13,7 @@ pub mod locate;
 pub mod overrides;
 pub mod run;
 pub mod schema;
+pub mod sweep;
 
 pub use error::InputError;
 pub use load::{Scenario, load, load_str};

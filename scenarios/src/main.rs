@@ -1,13 +1,15 @@
 //! `dsim`: run, validate and list scenarios.
 
 use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 use reports::history_io::{self, Format};
 use reports::linear::{Budget, CasRegister, KvMap, Model, ModelKind, Register};
 use reports::ops::{Call, CheckHistory};
 use reports::{CheckResult, Verdict};
 use scenarios::InputError;
 use scenarios::drivers::PROTOCOLS;
-use scenarios::run::{RunOptions, write_outputs};
+use scenarios::run::{RunOptions, write_atomic, write_outputs};
+use scenarios::sweep::{self, SweepOptions, SweepSummary};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -29,7 +31,7 @@ const EXIT_UNKNOWN: u8 = 3;
 Same scenario + same seed = same trace hash, on any machine.\n\n\
 Exit codes: 0 clean (or every [expect] met), 1 a violation or a failed expectation, 2 bad input or usage; \
 `dsim check` also exits 3 when its verdict is unknown.",
-    after_help = "Examples:\n  dsim run scenarios/catalog/directory_kv/recursive.toml\n  dsim run scenarios/catalog/directory_kv/recursive.toml --seed 7 --set network.loss=0.1 --out out/\n  dsim validate my-scenario.toml\n  dsim check out/history.jsonl --model kv\n  dsim list"
+    after_help = "Examples:\n  dsim run scenarios/catalog/directory_kv/recursive.toml\n  dsim run scenarios/catalog/directory_kv/recursive.toml --seed 7 --set network.loss=0.1 --out out/\n  dsim validate my-scenario.toml\n  dsim check out/history.jsonl --model kv\n  dsim sweep scenarios/catalog/directory_kv/careless.toml --seeds 0..100\n  dsim list"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -69,6 +71,48 @@ enum Command {
     },
     /// List protocols with their parameters, and the catalog scenarios.
     List,
+    /// Run a scenario over many seeds, in parallel, and list every failure with
+    /// a command that reproduces it. Exits 1 if any seed failed.
+    Sweep {
+        /// The scenario TOML file.
+        file: PathBuf,
+        /// Seeds: A..B (B excluded), A..=B, single seeds, or a comma-separated mix.
+        #[arg(long, value_name = "RANGE")]
+        seeds: String,
+        /// Parallel runs (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Stop starting new seeds after the first failure.
+        #[arg(long)]
+        fail_fast: bool,
+        /// Run every seed twice; a seed whose traces differ fails, naming the first diverging event.
+        #[arg(long)]
+        check_determinism: bool,
+        /// Run only the K-th of N disjoint slices of the seeds (1 <= K <= N), e.g. --shard 3/8.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+        /// Override any scenario key for every run (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Print one JSON document (counts and every seed's run) instead of the summary.
+        #[arg(long)]
+        json: bool,
+        /// Write the JSON document to this file as well (atomically).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Combine the --json outputs of sweep shards into one summary. Exits 1 if any seed failed.
+    Merge {
+        /// Shard results written by `dsim sweep --json` (or --out).
+        #[arg(required = true)]
+        parts: Vec<PathBuf>,
+        /// Print the merged JSON document instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a recorded history (dsim JSON lines or Jepsen EDN) against a model.
     ///
     /// Exit codes: 0 consistent, 1 not, 2 bad input (with the line number), 3 unknown (budget exceeded).
@@ -114,6 +158,15 @@ fn main() -> ExitCode {
         }
         Command::Validate { file, sets } => cmd_validate(&file, &sets),
         Command::List => cmd_list(),
+        Command::Sweep { file, seeds, jobs, fail_fast, check_determinism, shard, sets, json, out, quiet } => {
+            let opts = SweepOptions {
+                jobs: jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                fail_fast,
+                check_determinism,
+            };
+            cmd_sweep(&file, &seeds, shard.as_deref(), &sets, &opts, json, out.as_deref(), quiet)
+        }
+        Command::Merge { parts, json } => cmd_merge(&parts, json),
         Command::Check {
             history,
             model,
@@ -291,6 +344,96 @@ fn cmd_check(
         Verdict::Fail => EXIT_FAILED,
         Verdict::Unknown => EXIT_UNKNOWN,
     })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cmd_sweep(
+    file: &Path,
+    seeds: &str,
+    shard: Option<&str>,
+    sets: &[String],
+    opts: &SweepOptions,
+    json: bool,
+    out: Option<&Path>,
+    quiet: bool,
+) -> ExitCode {
+    let usage = |m: String| bad_input(&InputError::new("dsim sweep", m));
+    let all = match sweep::parse_seeds(seeds) {
+        Ok(s) => s,
+        Err(m) => return usage(format!("--seeds: {m}")),
+    };
+    let seeds = match shard.map(sweep::parse_shard) {
+        None => all.as_slice(),
+        Some(Ok((k, n))) => sweep::shard(&all, k, n),
+        Some(Err(m)) => return usage(format!("--shard: {m}")),
+    };
+    if opts.jobs == 0 {
+        return usage("--jobs must be at least 1".into());
+    }
+    let scn = match scenarios::load(file, sets) {
+        Ok(s) => s,
+        Err(e) => return bad_input(&e),
+    };
+    // A bar only on a terminal (indicatif draws nothing elsewhere) and not with --quiet or --json.
+    let bar = if quiet || json { ProgressBar::hidden() } else { ProgressBar::new(seeds.len() as u64) };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} seeds, {per_sec}, {msg}, ETA {eta}")
+            .expect("a valid progress template"),
+    );
+    bar.set_message("0 failed");
+    let summary = sweep::sweep(&scn, seeds, opts, &bar);
+    bar.finish_and_clear();
+    let doc = match serde_json::to_string_pretty(&summary) {
+        Ok(d) => d,
+        Err(e) => return usage(format!("cannot encode the summary: {e}")),
+    };
+    if let Some(path) = out
+        && let Err(e) = write_atomic(path, format!("{doc}\n").as_bytes())
+    {
+        return usage(format!("cannot write {}: {e}", path.display()));
+    }
+    if json {
+        println!("{doc}");
+    } else {
+        print!("{}", sweep::render(&summary, 20));
+        if !quiet {
+            let secs = bar.elapsed().as_secs_f64();
+            eprintln!(
+                "took {secs:.1} s ({:.1} runs/s on {} jobs)",
+                summary.runs_total as f64 / secs.max(1e-9),
+                opts.jobs
+            );
+        }
+    }
+    ExitCode::from(if summary.any_failed() { EXIT_FAILED } else { EXIT_OK })
+}
+
+fn cmd_merge(parts: &[PathBuf], json: bool) -> ExitCode {
+    let mut docs = Vec::new();
+    for p in parts {
+        let shown = p.display().to_string();
+        let text = match std::fs::read_to_string(p) {
+            Ok(t) => t,
+            Err(e) => return bad_input(&InputError::new(&shown, format!("cannot read: {e}"))),
+        };
+        match serde_json::from_str::<SweepSummary>(&text) {
+            Ok(d) => docs.push(d),
+            Err(e) => {
+                let err = InputError::new(&shown, format!("not a sweep result: {e}")).at_line(Some(e.line()));
+                return bad_input(&err.with_hint("merge the files written by `dsim sweep --json` or `--out`"));
+            }
+        }
+    }
+    let merged = match sweep::merge(docs) {
+        Ok(m) => m,
+        Err(m) => return bad_input(&InputError::new("dsim merge", m)),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&merged).unwrap_or_default());
+    } else {
+        print!("{}", sweep::render(&merged, 20));
+    }
+    ExitCode::from(if merged.any_failed() { EXIT_FAILED } else { EXIT_OK })
 }
 
 fn cmd_validate(file: &Path, sets: &[String]) -> ExitCode {
