@@ -13,6 +13,8 @@ pub mod locate;
 pub mod overrides;
 pub mod run;
 pub mod schema;
+pub mod shrink;
+pub mod swarm;
 pub mod sweep;
 
 pub use error::InputError;

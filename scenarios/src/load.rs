@@ -7,6 +7,7 @@ use crate::expect::{self, Expectation};
 use crate::locate::Locator;
 use crate::overrides::{self, Override};
 use crate::schema::*;
+use crate::swarm::{self, SwarmRange};
 use sim_core::fault::{FaultAction, FaultPlan, Nemesis, NemesisKind, TimedFault};
 use sim_core::net::{LinkRule, NetConfig, Nic, NodeSet};
 use sim_core::time::MAX_DURATION_MS;
@@ -28,7 +29,14 @@ pub struct Scenario {
     pub file: String,
     /// The TOML actually run (overrides applied).
     pub text: String,
+    /// The file as written, before overrides.
+    pub source: String,
+    /// The `--set` overrides, including values drawn for swarm ranges.
     pub overrides: Vec<Override>,
+    /// Ranges still to draw per seed (empty once drawn: see `for_seed`).
+    pub swarm: Vec<SwarmRange>,
+    /// The `--set`s drawn for this scenario's seed, if it had ranges.
+    pub drawn: Vec<String>,
     pub name: String,
     pub description: String,
     pub protocol: Protocol,
@@ -53,6 +61,21 @@ pub struct Scenario {
     pub value_names: BTreeMap<u64, String>,
 }
 
+impl Scenario {
+    /// The scenario as run with `seed`: swarm ranges drawn and pinned as
+    /// `--set` overrides (which the reproduce command then carries). A
+    /// scenario without ranges is returned as it is.
+    pub fn for_seed(&self, seed: u64) -> Result<Scenario, InputError> {
+        if self.swarm.is_empty() {
+            return Ok(self.clone());
+        }
+        let drawn = swarm::draw(&self.swarm, seed);
+        let sets: Vec<String> = self.overrides.iter().map(|o| o.raw.clone()).chain(drawn.iter().cloned()).collect();
+        let scn = load_str(&self.file, &self.source, &sets)?;
+        Ok(Scenario { drawn, ..scn })
+    }
+}
+
 /// Loads a scenario file with `--set` overrides (`key=value` strings).
 pub fn load(path: &Path, sets: &[String]) -> Result<Scenario, InputError> {
     let file = path.display().to_string();
@@ -66,12 +89,46 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Scenario, InputError> {
 /// Loads a scenario from text; `file` names it in messages.
 pub fn load_str(file: &str, original: &str, sets: &[String]) -> Result<Scenario, InputError> {
     let overrides: Vec<Override> = sets.iter().map(|s| Override::parse(s)).collect::<Result<_, _>>()?;
-    let original_locator = Locator::new(original);
     let text = overrides::apply(file, original, &overrides)?;
+    let ranges = swarm::find(&text);
+    if ranges.is_empty() {
+        return load_text(file, original, &text, &overrides);
+    }
+    let original_locator = Locator::new(original);
+    for r in &ranges {
+        if r.low > r.high {
+            let e = InputError::new(file, format!("the range [{}, {}] is empty", r.low, r.high));
+            return Err(e
+                .at_key(r.path.clone())
+                .at_line(original_locator.line_of(&r.path))
+                .with_hint("write [low, high] with low <= high"));
+        }
+    }
+    // The scenario must make sense at both ends of every range; values in
+    // between are drawn per seed (`Scenario::for_seed`).
+    let pinned = |end: &str, sets: Vec<String>| -> Result<Scenario, InputError> {
+        let pins: Vec<Override> = sets.iter().map(|s| Override::parse(s)).collect::<Result<_, _>>()?;
+        let text = overrides::apply(file, &text, &pins)?;
+        load_text(file, original, &text, &overrides).map_err(|mut e| {
+            e.message = format!("{} (with every swarm range at its {end} end)", e.message);
+            e
+        })
+    };
+    pinned("high", ranges.iter().map(|r| r.high_set()).collect())?;
+    let low = pinned("low", ranges.iter().map(|r| r.low_set()).collect())?;
+    Ok(Scenario { source: original.to_string(), swarm: ranges, ..low })
+}
+
+/// Loads `text` (the file `original` with `overrides` applied).
+fn load_text(file: &str, original: &str, text: &str, overrides: &[Override]) -> Result<Scenario, InputError> {
+    let original_locator = Locator::new(original);
+    let text = text.to_string();
     let locator = Locator::new(&text);
-    let ctx = Ctx { file, locator: &locator, original: &original_locator, overrides: &overrides };
-    let result =
-        toml::from_str::<ScenarioFile>(&text).map_err(|e| ctx.toml(&e)).and_then(|parsed| build(&ctx, parsed, &text));
+    let ctx = Ctx { file, locator: &locator, original: &original_locator, overrides };
+    let result = toml::from_str::<ScenarioFile>(&text)
+        .map_err(|e| ctx.toml(&e))
+        .and_then(|parsed| build(&ctx, parsed, &text))
+        .map(|scn| Scenario { source: original.to_string(), ..scn });
     result.map_err(|mut e| {
         // An error in the file may still be caused by an override (a --set
         // that shrinks the cluster makes replication_factor too large): say
@@ -304,7 +361,10 @@ fn build(ctx: &Ctx, f: ScenarioFile, text: &str) -> Result<Scenario, InputError>
     Ok(Scenario {
         file: ctx.file.to_string(),
         text: text.to_string(),
+        source: String::new(),
         overrides: ctx.overrides.to_vec(),
+        swarm: Vec::new(),
+        drawn: Vec::new(),
         name: s.name.clone(),
         description: s.description.clone(),
         protocol,

@@ -48,6 +48,14 @@ impl<'a> Locator<'a> {
         best
     }
 
+    /// Calls `f` with every value that is not a table, and its key path
+    /// (`network.loss`, `faults.schedule[0].groups`), in document order.
+    pub fn for_each_value(&self, f: &mut dyn FnMut(&str, &Value)) {
+        if let Some(doc) = self.doc.as_ref() {
+            visit_table(doc.as_table(), "", f);
+        }
+    }
+
     /// The line of a dotted key path such as `faults.schedule[1].node`.
     pub fn line_of(&self, path: &str) -> Option<usize> {
         let doc = self.doc.as_ref()?;
@@ -95,6 +103,23 @@ fn split_path(path: &str) -> Vec<(String, Option<usize>)> {
 
 fn join(prefix: &str, key: &str) -> String {
     if prefix.is_empty() { key.to_string() } else { format!("{prefix}.{key}") }
+}
+
+fn visit_table(t: &dyn TableLike, prefix: &str, f: &mut dyn FnMut(&str, &Value)) {
+    for (k, item) in t.iter() {
+        let path = join(prefix, k);
+        match item {
+            Item::Table(sub) => visit_table(sub, &path, f),
+            Item::ArrayOfTables(a) => {
+                for (i, sub) in a.iter().enumerate() {
+                    visit_table(sub, &format!("{path}[{i}]"), f);
+                }
+            }
+            Item::Value(Value::InlineTable(sub)) => visit_table(sub, &path, f),
+            Item::Value(v) => f(&path, v),
+            Item::None => {}
+        }
+    }
 }
 
 fn holds(outer: Option<std::ops::Range<usize>>, inner: &std::ops::Range<usize>) -> bool {

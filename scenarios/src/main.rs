@@ -9,7 +9,8 @@ use reports::{CheckResult, Verdict};
 use scenarios::InputError;
 use scenarios::drivers::PROTOCOLS;
 use scenarios::run::{RunOptions, write_atomic, write_outputs};
-use scenarios::sweep::{self, SweepOptions, SweepSummary};
+use scenarios::shrink::{self, ShrinkOptions};
+use scenarios::sweep::{self, SeedOutcome, SweepOptions, SweepSummary};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -25,7 +26,7 @@ const EXIT_UNKNOWN: u8 = 3;
 #[derive(Parser)]
 #[command(
     name = "dsim",
-    version,
+    version = scenarios::sweep::VERSION,
     about = "A deterministic discrete-event simulator for distributed storage protocols",
     long_about = "A deterministic discrete-event simulator for distributed storage protocols.\n\n\
 Same scenario + same seed = same trace hash, on any machine.\n\n\
@@ -100,9 +101,34 @@ enum Command {
         /// Write the JSON document to this file as well (atomically).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Write a repro bundle for every failing seed into this directory:
+        /// seed-N.toml (the scenario exactly as run) and seed-N.json.
+        #[arg(long, value_name = "DIR")]
+        bundle: Option<PathBuf>,
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
+    },
+    /// Find a smaller scenario that still fails the same way with a seed (fewer
+    /// faults, clients, nodes and operations; a shorter run), by delta debugging.
+    ///
+    /// Writes it as a TOML file with its seed pinned. Exits 0 when it wrote one,
+    /// 1 when the run passes (nothing to shrink), 2 for bad input.
+    Shrink {
+        /// The scenario TOML file.
+        file: PathBuf,
+        /// The failing seed (default: the scenario's seed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override any scenario key (repeatable); part of the shrunk scenario.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Where to write the shrunk scenario (default: NAME-shrunk-seedN.toml here).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The most simulation runs to spend.
+        #[arg(long, default_value_t = 500)]
+        max_runs: usize,
     },
     /// Combine the --json outputs of sweep shards into one summary. Exits 1 if any seed failed.
     Merge {
@@ -158,13 +184,15 @@ fn main() -> ExitCode {
         }
         Command::Validate { file, sets } => cmd_validate(&file, &sets),
         Command::List => cmd_list(),
-        Command::Sweep { file, seeds, jobs, fail_fast, check_determinism, shard, sets, json, out, quiet } => {
+        Command::Shrink { file, seed, sets, out, max_runs } => cmd_shrink(&file, seed, &sets, out, max_runs),
+        Command::Sweep { file, seeds, jobs, fail_fast, check_determinism, shard, sets, json, out, bundle, quiet } => {
             let opts = SweepOptions {
                 jobs: jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
                 fail_fast,
                 check_determinism,
             };
-            cmd_sweep(&file, &seeds, shard.as_deref(), &sets, &opts, json, out.as_deref(), quiet)
+            let outputs = SweepOutputs { json, out, bundle, quiet };
+            cmd_sweep(&file, &seeds, shard.as_deref(), &sets, &opts, &outputs)
         }
         Command::Merge { parts, json } => cmd_merge(&parts, json),
         Command::Check {
@@ -201,7 +229,15 @@ fn cmd_run(
         Ok(s) => s,
         Err(e) => return bad_input(&e),
     };
-    let output = scenarios::run(&scn, &RunOptions { seed, record_trace: trace });
+    let seed = seed.unwrap_or(scn.seed);
+    let scn = match scn.for_seed(seed) {
+        Ok(s) => s,
+        Err(e) => return bad_input(&e),
+    };
+    if !scn.drawn.is_empty() && !json && !quiet {
+        println!("swarm      drawn for seed {seed}: {}", scn.drawn.join(", "));
+    }
+    let output = scenarios::run(&scn, &RunOptions { seed: Some(seed), record_trace: trace });
     let report = &output.report;
     if json {
         match serde_json::to_string_pretty(report) {
@@ -346,17 +382,23 @@ fn cmd_check(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Where a sweep's results go.
+struct SweepOutputs {
+    json: bool,
+    out: Option<PathBuf>,
+    bundle: Option<PathBuf>,
+    quiet: bool,
+}
+
 fn cmd_sweep(
     file: &Path,
     seeds: &str,
     shard: Option<&str>,
     sets: &[String],
     opts: &SweepOptions,
-    json: bool,
-    out: Option<&Path>,
-    quiet: bool,
+    o: &SweepOutputs,
 ) -> ExitCode {
+    let (json, quiet) = (o.json, o.quiet);
     let usage = |m: String| bad_input(&InputError::new("dsim sweep", m));
     let all = match sweep::parse_seeds(seeds) {
         Ok(s) => s,
@@ -387,10 +429,21 @@ fn cmd_sweep(
         Ok(d) => d,
         Err(e) => return usage(format!("cannot encode the summary: {e}")),
     };
-    if let Some(path) = out
+    if let Some(path) = &o.out
         && let Err(e) = write_atomic(path, format!("{doc}\n").as_bytes())
     {
         return usage(format!("cannot write {}: {e}", path.display()));
+    }
+    if let Some(dir) = &o.bundle {
+        let failing =
+            summary.runs.iter().filter(|r| matches!(r.outcome, SeedOutcome::Failed | SeedOutcome::Nondeterministic));
+        for r in failing {
+            match sweep::write_bundle(dir, &scn, r) {
+                Ok(path) if !json && !quiet => eprintln!("bundle     {}", path.display()),
+                Ok(_) => {}
+                Err(m) => return usage(m),
+            }
+        }
     }
     if json {
         println!("{doc}");
@@ -406,6 +459,42 @@ fn cmd_sweep(
         }
     }
     ExitCode::from(if summary.any_failed() { EXIT_FAILED } else { EXIT_OK })
+}
+
+fn cmd_shrink(file: &Path, seed: Option<u64>, sets: &[String], out: Option<PathBuf>, max_runs: usize) -> ExitCode {
+    let scn = match scenarios::load(file, sets) {
+        Ok(s) => s,
+        Err(e) => return bad_input(&e),
+    };
+    let seed = seed.unwrap_or(scn.seed);
+    // Swarm draws for the seed become --set overrides, so the shrinker works
+    // on the scenario exactly as the failing run saw it.
+    let as_run = match scn.for_seed(seed) {
+        Ok(s) => s,
+        Err(e) => return bad_input(&e),
+    };
+    let all_sets: Vec<String> = as_run.overrides.iter().map(|o| o.raw.clone()).collect();
+    let opts = ShrinkOptions { max_runs };
+    let result = match shrink::shrink(&scn.file, &scn.source, &all_sets, seed, &opts, &|m| eprintln!("shrink     {m}"))
+    {
+        Ok(r) => r,
+        Err(m) if m.contains("nothing to shrink") => {
+            println!("{m}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+        Err(m) => return bad_input(&InputError::new(&scn.file, m)),
+    };
+    let path = out.unwrap_or_else(|| PathBuf::from(format!("{}-shrunk-seed{seed}.toml", scn.name)));
+    let text = result.text.replace("<this file>", &path.display().to_string());
+    if let Err(e) = write_atomic(&path, text.as_bytes()) {
+        return bad_input(&InputError::new(&path.display().to_string(), format!("cannot write: {e}")));
+    }
+    println!("shrunk     {} with seed {seed}, failing with {}", scn.name, result.signature);
+    println!("before     {}", result.before);
+    println!("after      {}", result.after);
+    println!("runs       {} simulations; trace hash {}", result.runs, result.trace_hash);
+    println!("wrote      {} (reproduce: dsim run {})", path.display(), path.display());
+    ExitCode::from(EXIT_OK)
 }
 
 fn cmd_merge(parts: &[PathBuf], json: bool) -> ExitCode {

@@ -172,6 +172,23 @@ fn first_divergence(a: &[TraceEvent], b: &[TraceEvent], names: &[String]) -> Str
 
 /// Runs one seed and classifies it.
 fn run_seed(scn: &Scenario, seed: u64, check_determinism: bool) -> SeedRun {
+    let scn = match scn.for_seed(seed) {
+        Ok(s) => s,
+        // Both ends of every range were checked at load; a mix of drawn
+        // values can still conflict (two ranges bounding each other).
+        Err(e) => {
+            return SeedRun {
+                seed,
+                trace_hash: String::new(),
+                outcome: SeedOutcome::Failed,
+                failed_checks: Vec::new(),
+                failed_expectations: Vec::new(),
+                problem: format!("the values drawn for this seed are invalid: {e}"),
+                command: format!("dsim run {} --seed {seed}", crate::run::shell_quote(&scn.file)),
+            };
+        }
+    };
+    let scn = &scn;
     let out = run(scn, &RunOptions { seed: Some(seed), record_trace: check_determinism });
     let r = &out.report;
     let failed_checks: Vec<String> =
@@ -255,6 +272,47 @@ pub fn sweep(scn: &Scenario, seeds: &[u64], opts: &SweepOptions, progress: &Prog
     let skipped = seeds.len() - runs.len();
     let overrides = scn.overrides.iter().map(|o| o.raw.clone()).collect();
     SweepSummary::from_runs(&scn.name, &scn.file, overrides, runs, skipped)
+}
+
+/// The dsim version and commit this binary was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("DSIM_COMMIT"), ")");
+
+/// Writes a repro bundle for one seed's run into `dir`: `seed-N.toml`, the
+/// scenario exactly as run (overrides and swarm draws applied, the seed
+/// pinned), headed by the dsim version, commit and trace hash, so that
+/// `dsim run seed-N.toml` replays the run on any machine; and `seed-N.json`,
+/// the seed's entry of the sweep. Both are written atomically.
+pub fn write_bundle(dir: &std::path::Path, scn: &Scenario, run: &SeedRun) -> Result<std::path::PathBuf, String> {
+    let as_run = scn.for_seed(run.seed).map_err(|e| e.to_string())?;
+    let pin = crate::overrides::Override::parse(&format!("scenario.seed={}", run.seed)).map_err(|e| e.to_string())?;
+    let body = crate::overrides::apply(&scn.file, &as_run.text, &[pin]).map_err(|e| e.to_string())?;
+    let header = format!(
+        "# dsim repro bundle: {} seed {}\n# from {}{}\n# built by dsim {VERSION}; expected trace hash {}\n# outcome: {:?}: {}\n# replay: dsim run seed-{}.toml\n\n",
+        scn.name,
+        run.seed,
+        scn.file,
+        if as_run.overrides.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " with --set {}",
+                as_run.overrides.iter().map(|o| o.raw.as_str()).collect::<Vec<_>>().join(" --set ")
+            )
+        },
+        run.trace_hash,
+        run.outcome,
+        run.problem.replace('\n', " "),
+        run.seed,
+    );
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let toml_path = dir.join(format!("seed-{}.toml", run.seed));
+    crate::run::write_atomic(&toml_path, format!("{header}{body}").as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", toml_path.display()))?;
+    let json = serde_json::to_string_pretty(run).map_err(|e| e.to_string())?;
+    let json_path = dir.join(format!("seed-{}.json", run.seed));
+    crate::run::write_atomic(&json_path, format!("{json}\n").as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", json_path.display()))?;
+    Ok(toml_path)
 }
 
 /// Combines shard summaries of one scenario into one summary. Fails if

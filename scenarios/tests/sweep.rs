@@ -161,3 +161,151 @@ fn bad_sweep_arguments_exit_two_and_say_why() {
         );
     }
 }
+
+/// A scenario with swarm ranges: fault mixes differ by seed.
+const SWARM: &str = r#"
+[scenario]
+name = "swarm"
+protocol = "directory_kv"
+duration_ms = 1500
+
+[cluster]
+nodes = 4
+clients = 3
+
+[network]
+loss = [0.0, 0.2]
+
+[[faults.nemesis]]
+kind = "partition"
+interval_ms = [300, 900]
+duration_ms = [100, 400]
+
+[params]
+replication_factor = [1, 3]
+request_timeout_ms = 300
+"#;
+
+#[test]
+fn swarm_ranges_are_drawn_per_seed_and_pinned_in_the_reproduce_command() {
+    let dir = scratch("swarm");
+    let file = dir.join("swarm.toml");
+    std::fs::write(&file, SWARM).unwrap();
+    let f = file.to_str().unwrap();
+    let doc = |seed: &str| json(&dsim(&["run", f, "--seed", seed, "--json"]));
+    let (a, b) = (doc("1"), doc("2"));
+    let (ca, cb) = (a["command"].as_str().unwrap(), b["command"].as_str().unwrap());
+    for key in ["--set network.loss=", "'faults.nemesis[0].interval_ms=", "--set params.replication_factor="] {
+        assert!(ca.contains(key), "{key} in {ca}");
+    }
+    assert_ne!(ca, cb, "two seeds draw different values");
+    assert_eq!(doc("1")["command"], a["command"], "a seed always draws the same values");
+    // Replaying the command (ranges pinned by --set) gives the same run.
+    let args: Vec<String> = shell_words(ca).into_iter().skip(1).collect();
+    let mut argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    argv.push("--json");
+    assert_eq!(json(&dsim(&argv))["trace_hash"], a["trace_hash"]);
+    // The text summary says what was drawn.
+    let text = String::from_utf8_lossy(&dsim(&["run", f, "--seed", "1"]).stdout).to_string();
+    assert!(text.starts_with("swarm      drawn for seed 1: network.loss="), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_range_that_is_invalid_at_either_end_is_an_error_at_its_key() {
+    let dir = scratch("swarm-bad");
+    for (bad, key, needle) in
+        [("loss = [0.3, 0.1]", "network.loss", "is empty"), ("loss = [0.0, 1.5]", "network.loss", "high end")]
+    {
+        let file = dir.join("bad.toml");
+        std::fs::write(&file, SWARM.replace("loss = [0.0, 0.2]", bad)).unwrap();
+        let out = dsim(&["validate", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("bad.toml:12: key `{key}`")) && err.contains(needle), "{bad}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_bundle_replays_each_failing_seed_exactly() {
+    let dir = scratch("bundle");
+    let file = dir.join("swarm.toml");
+    std::fs::write(&file, SWARM).unwrap();
+    let bundle = dir.join("bundle");
+    let out = dsim(&[
+        "sweep",
+        file.to_str().unwrap(),
+        "--seeds",
+        "0..4",
+        "--json",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--set",
+        "expect.events_max=0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json(&out);
+    for r in doc["runs"].as_array().unwrap() {
+        let seed = r["seed"].as_u64().unwrap();
+        let toml = bundle.join(format!("seed-{seed}.toml"));
+        let header = std::fs::read_to_string(&toml).unwrap();
+        assert!(header.contains(&format!("expected trace hash {}", r["trace_hash"].as_str().unwrap())), "{header}");
+        assert!(header.contains("built by dsim 0.1.0 ("), "{header}");
+        // The bundle alone replays the run: no --seed, no --set.
+        let replay = json(&dsim(&["run", toml.to_str().unwrap(), "--json"]));
+        assert_eq!(replay["trace_hash"], r["trace_hash"], "seed {seed}");
+        assert_eq!(replay["seed"], seed);
+        assert!(bundle.join(format!("seed-{seed}.json")).exists());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn shrink_writes_a_smaller_failing_scenario() {
+    let dir = scratch("shrink-cli");
+    let out_file = dir.join("small.toml");
+    let out = dsim(&[
+        "shrink",
+        &catalog("careless.toml"),
+        "--set",
+        "expect.stale_reads_max=0",
+        "--out",
+        out_file.to_str().unwrap(),
+        "--max-runs",
+        "60",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("failing with expect:stale_reads_max"), "{report}");
+    let replay = dsim(&["run", out_file.to_str().unwrap(), "--json"]);
+    assert_eq!(replay.status.code(), Some(1), "the shrunk scenario still fails");
+    assert!(json(&replay)["ops"]["total"].as_u64().unwrap() < 100, "and is much smaller");
+    // A passing run has nothing to shrink.
+    let pass = dsim(&["shrink", &catalog("serialized.toml"), "--out", out_file.to_str().unwrap()]);
+    assert_eq!(pass.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&pass.stdout).contains("nothing to shrink"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Splits a POSIX shell command line as `repro_command` quotes it.
+fn shell_words(cmd: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in cmd.chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
