@@ -76,6 +76,8 @@ pub enum SeedOutcome {
     Limit,
     /// Two runs of the same seed differed (with --check-determinism).
     Nondeterministic,
+    /// The simulation panicked: a bug in dsim or a protocol, never in the input.
+    Crashed,
 }
 
 /// One seed of a sweep.
@@ -106,6 +108,7 @@ pub struct SweepSummary {
     pub failed: usize,
     pub limit: usize,
     pub nondeterministic: usize,
+    pub crashed: usize,
     /// Seeds that were to run but did not (`--fail-fast` stopped the sweep).
     pub skipped: usize,
     pub runs: Vec<SeedRun>,
@@ -131,6 +134,7 @@ impl SweepSummary {
             failed: count(SeedOutcome::Failed),
             limit: count(SeedOutcome::Limit),
             nondeterministic: count(SeedOutcome::Nondeterministic),
+            crashed: count(SeedOutcome::Crashed),
             skipped,
             runs,
         }
@@ -138,7 +142,7 @@ impl SweepSummary {
 
     /// Whether any seed failed (a limit is reported, not a failure).
     pub fn any_failed(&self) -> bool {
-        self.failed > 0 || self.nondeterministic > 0
+        self.failed > 0 || self.nondeterministic > 0 || self.crashed > 0
     }
 }
 
@@ -241,6 +245,48 @@ fn run_seed(scn: &Scenario, seed: u64, check_determinism: bool) -> SeedRun {
 
 /// Runs `seeds` of `scn` on `opts.jobs` threads; `progress` ticks once per seed.
 pub fn sweep(scn: &Scenario, seeds: &[u64], opts: &SweepOptions, progress: &ProgressBar) -> SweepSummary {
+    let repro = |seed: u64| {
+        let mut cmd = format!("dsim run {} --seed {seed}", crate::run::shell_quote(&scn.file));
+        for o in &scn.overrides {
+            cmd.push_str(&format!(" --set {}", crate::run::shell_quote(&o.raw)));
+        }
+        cmd
+    };
+    let runs = run_all(seeds, opts, progress, &|seed| run_seed(scn, seed, opts.check_determinism), &repro);
+    let skipped = seeds.len() - runs.len();
+    let overrides = scn.overrides.iter().map(|o| o.raw.clone()).collect();
+    SweepSummary::from_runs(&scn.name, &scn.file, overrides, runs, skipped)
+}
+
+thread_local! {
+    /// The message and place of the last panic on this thread.
+    static LAST_PANIC: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    /// Whether this thread is a sweep worker, whose panics are recorded.
+    static IN_SWEEP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `runner` for each seed on worker threads. A run that panics is
+/// recorded as `crashed` with the panic's message and place, and the sweep
+/// goes on; `repro` gives the command for such a seed.
+fn run_all(
+    seeds: &[u64],
+    opts: &SweepOptions,
+    progress: &ProgressBar,
+    runner: &(dyn Fn(u64) -> SeedRun + Sync),
+    repro: &(dyn Fn(u64) -> String + Sync),
+) -> Vec<SeedRun> {
+    // While the sweep runs, its workers' panics are recorded rather than
+    // printed over the progress bar; any other thread's go to the previous
+    // hook, which comes back afterwards.
+    let previous = std::sync::Arc::new(std::panic::take_hook());
+    let forward = previous.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        if IN_SWEEP.with(|w| w.get()) {
+            LAST_PANIC.with(|p| *p.borrow_mut() = info.to_string());
+        } else {
+            forward(info);
+        }
+    }));
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let failures = AtomicUsize::new(0);
@@ -248,14 +294,27 @@ pub fn sweep(scn: &Scenario, seeds: &[u64], opts: &SweepOptions, progress: &Prog
     std::thread::scope(|s| {
         for _ in 0..opts.jobs.clamp(1, seeds.len().max(1)) {
             s.spawn(|| {
+                IN_SWEEP.with(|w| w.set(true));
                 loop {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&seed) = seeds.get(i) else { break };
-                    let result = run_seed(scn, seed, opts.check_determinism);
-                    if matches!(result.outcome, SeedOutcome::Failed | SeedOutcome::Nondeterministic) {
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner(seed)))
+                        .unwrap_or_else(|_| SeedRun {
+                            seed,
+                            trace_hash: String::new(),
+                            outcome: SeedOutcome::Crashed,
+                            failed_checks: Vec::new(),
+                            failed_expectations: Vec::new(),
+                            problem: LAST_PANIC.with(|p| p.borrow().replace('\n', " ")),
+                            command: repro(seed),
+                        });
+                    if matches!(
+                        result.outcome,
+                        SeedOutcome::Failed | SeedOutcome::Nondeterministic | SeedOutcome::Crashed
+                    ) {
                         let n = failures.fetch_add(1, Ordering::Relaxed) + 1;
                         progress.set_message(format!("{n} failed"));
                         if opts.fail_fast {
@@ -268,10 +327,8 @@ pub fn sweep(scn: &Scenario, seeds: &[u64], opts: &SweepOptions, progress: &Prog
             });
         }
     });
-    let runs = runs.into_inner().expect("a sweep worker panicked");
-    let skipped = seeds.len() - runs.len();
-    let overrides = scn.overrides.iter().map(|o| o.raw.clone()).collect();
-    SweepSummary::from_runs(&scn.name, &scn.file, overrides, runs, skipped)
+    std::panic::set_hook(Box::new(move |info| previous(info)));
+    runs.into_inner().expect("a sweep worker panicked outside a run")
 }
 
 /// The dsim version and commit this binary was built from.
@@ -348,11 +405,12 @@ pub fn render(s: &SweepSummary, max_failures: usize) -> String {
     let _ = writeln!(out, "sweep      {} ({}), {} runs", s.scenario, s.file, s.runs_total);
     let _ = writeln!(
         out,
-        "outcome    {} passed, {} failed, {} hit a limit{}{}",
+        "outcome    {} passed, {} failed, {} hit a limit{}{}{}",
         s.passed,
         s.failed,
         s.limit,
         if s.nondeterministic > 0 { format!(", {} nondeterministic", s.nondeterministic) } else { String::new() },
+        if s.crashed > 0 { format!(", {} crashed", s.crashed) } else { String::new() },
         if s.skipped > 0 { format!(", {} skipped (--fail-fast)", s.skipped) } else { String::new() }
     );
     let bad: Vec<&SeedRun> = s.runs.iter().filter(|r| r.outcome != SeedOutcome::Passed).collect();
@@ -382,6 +440,33 @@ mod tests {
         assert!(parse_seeds("a..3").unwrap_err().contains("not a seed"));
         assert!(parse_seeds("0..1000000000000").unwrap_err().contains("--shard"));
         assert!(parse_seeds("18446744073709551615..=18446744073709551615").is_err());
+    }
+
+    #[test]
+    fn a_panicking_run_is_recorded_as_crashed_and_the_sweep_goes_on() {
+        let runner = |seed: u64| {
+            assert!(seed != 3, "protocol invariant broken on seed {seed}");
+            SeedRun {
+                seed,
+                trace_hash: "0".repeat(16),
+                outcome: SeedOutcome::Passed,
+                failed_checks: Vec::new(),
+                failed_expectations: Vec::new(),
+                problem: String::new(),
+                command: String::new(),
+            }
+        };
+        let opts = SweepOptions { jobs: 2, fail_fast: false, check_determinism: false };
+        let seeds: Vec<u64> = (0..6).collect();
+        let runs = run_all(&seeds, &opts, &ProgressBar::hidden(), &runner, &|s| format!("dsim run x --seed {s}"));
+        let s = SweepSummary::from_runs("x", "x.toml", Vec::new(), runs, 0);
+        assert_eq!((s.passed, s.crashed), (5, 1));
+        let crashed = &s.runs[3];
+        assert_eq!(crashed.outcome, SeedOutcome::Crashed);
+        assert!(crashed.problem.contains("protocol invariant broken on seed 3"), "{}", crashed.problem);
+        assert!(crashed.problem.contains("sweep.rs"), "the panic's place is kept: {}", crashed.problem);
+        assert_eq!(crashed.command, "dsim run x --seed 3");
+        assert!(s.any_failed());
     }
 
     #[test]
