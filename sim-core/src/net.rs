@@ -15,7 +15,15 @@
 //! 5. On a FIFO link a message is never delivered before one sent earlier on
 //!    the same link.
 //! 6. It is dropped at delivery if a partition now separates the nodes or
-//!    the receiver is down: in-flight messages die with the link.
+//!    the receiver is down: in-flight messages die with the link. It is also
+//!    dropped if its sender crashed before the message had fully left the
+//!    sender's NIC.
+//!
+//! Partitions come in layers: the scheduled partition (a new one replaces
+//! it), the scheduled one-way cuts (they add up), and one layer per nemesis
+//! fault, which the nemesis removes when its fault ends without touching
+//! the others. A message gets through only if no layer blocks it; `heal`
+//! removes every layer.
 
 use crate::NodeId;
 use crate::dist::Dist;
@@ -125,16 +133,18 @@ pub enum DropReason {
     Partition,
     Loss,
     ReceiverDown,
+    /// The sender crashed before the message had left its NIC.
+    SenderDown,
 }
 
 /// Where one copy of a sent message goes next.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Hop {
     /// Deliver at this time.
-    Deliver(SimTime),
+    Deliver { at: SimTime, sent_by: SimTime },
     /// Reaches the receiver's NIC at this time, then queues for ingress
     /// (taking `transfer_ns`); delivered no earlier than `not_before`.
-    Arrive { at: SimTime, transfer_ns: u64, not_before: SimTime },
+    Arrive { at: SimTime, transfer_ns: u64, not_before: SimTime, sent_by: SimTime },
 }
 
 /// What happened to a send: up to two copies, or a drop.
@@ -162,6 +172,9 @@ pub struct Network {
     /// Partition group of each node; nodes in different groups cannot talk.
     group_of: Vec<u32>,
     partitioned: bool,
+    /// Partitions installed by the nemesis, by layer id, each removed alone.
+    layers: BTreeMap<u64, Vec<u32>>,
+    next_layer: u64,
     /// One-way cuts: messages from a node of `.0` to a node of `.1` are dropped.
     cuts: Vec<(NodeSet, NodeSet)>,
     egress_free_at: Vec<SimTime>,
@@ -181,6 +194,8 @@ impl Network {
             rng,
             group_of: vec![0; n],
             partitioned: false,
+            layers: BTreeMap::new(),
+            next_layer: 0,
             cuts: Vec::new(),
             egress_free_at: vec![SimTime::ZERO; n],
             ingress_free_at: vec![SimTime::ZERO; n],
@@ -201,19 +216,46 @@ impl Network {
         if self.partitioned && self.group_of[a.index()] != self.group_of[b.index()] {
             return false;
         }
+        if self.layers.values().any(|g| g[a.index()] != g[b.index()]) {
+            return false;
+        }
         !self.cuts.iter().any(|(from, to)| from.contains(a) && to.contains(b))
     }
 
-    /// Splits the nodes into groups; nodes named in no group form one more group.
-    pub fn partition(&mut self, groups: &[Vec<NodeId>]) {
-        let rest = groups.len() as u32;
-        self.group_of.iter_mut().for_each(|g| *g = rest);
+    /// Whether no partition, cut or nemesis layer is in force.
+    pub fn is_whole(&self) -> bool {
+        !self.partitioned && self.cuts.is_empty() && self.layers.is_empty()
+    }
+
+    fn groups_of(&self, groups: &[Vec<NodeId>]) -> Vec<u32> {
+        let mut group_of = vec![groups.len() as u32; self.group_of.len()];
         for (i, group) in groups.iter().enumerate() {
             for n in group {
-                self.group_of[n.index()] = i as u32;
+                group_of[n.index()] = i as u32;
             }
         }
+        group_of
+    }
+
+    /// Splits the nodes into groups, replacing the previous scheduled
+    /// partition; nodes named in no group form one more group.
+    pub fn partition(&mut self, groups: &[Vec<NodeId>]) {
+        self.group_of = self.groups_of(groups);
         self.partitioned = true;
+    }
+
+    /// Adds a partition layer of its own (a nemesis fault); returns its id.
+    pub fn add_layer(&mut self, groups: &[Vec<NodeId>]) -> u64 {
+        let id = self.next_layer;
+        self.next_layer += 1;
+        let layer = self.groups_of(groups);
+        self.layers.insert(id, layer);
+        id
+    }
+
+    /// Removes one layer; the scheduled partition, cuts and other layers stay.
+    pub fn remove_layer(&mut self, id: u64) {
+        self.layers.remove(&id);
     }
 
     /// Blocks messages from `from` to `to`, but not back.
@@ -221,10 +263,18 @@ impl Network {
         self.cuts.push((from, to));
     }
 
-    /// Removes all partitions and cuts.
+    /// Removes all partitions, cuts and layers.
     pub fn heal(&mut self) {
         self.partitioned = false;
         self.cuts.clear();
+        self.layers.clear();
+    }
+
+    /// A crashed node's NIC forgets its queues: what it had not yet sent is
+    /// gone, and after a restart it starts idle.
+    pub fn reset_nic(&mut self, n: NodeId, now: SimTime) {
+        self.egress_free_at[n.index()] = now;
+        self.ingress_free_at[n.index()] = now;
     }
 
     pub fn set_loss(&mut self, p: f64) {
@@ -284,14 +334,19 @@ impl Network {
         let first_bit = egress_start.after(latency_ns);
         let last_bit = egress_end.after(latency_ns);
         let ingress_ns = transfer_ns(size_bytes, nic_in.ingress_bytes_per_s);
-        if ingress_ns > 0 && from != to {
+        // `sent_by`: when the last byte left the sender. A sender that
+        // crashes before then never finishes sending it.
+        let sent_by = egress_end;
+        // Every message to a NIC with finite ingress bandwidth waits in its
+        // queue, even an empty one: a queue is first-in first-out.
+        if nic_in.ingress_bytes_per_s.is_some_and(|bw| bw > 0) && from != to {
             // Ingress order is decided when the message reaches the NIC, so on
             // a FIFO link it must reach the NIC in send order too: otherwise a
             // later message with less jitter takes the ingress queue first.
             let at = fifo_clamp(self.cfg.fifo, &mut self.fifo_arrive_last, from, to, first_bit);
-            return Hop::Arrive { at, transfer_ns: ingress_ns, not_before: last_bit };
+            return Hop::Arrive { at, transfer_ns: ingress_ns, not_before: last_bit, sent_by };
         }
-        Hop::Deliver(fifo_clamp(self.cfg.fifo, &mut self.fifo_last, from, to, last_bit))
+        Hop::Deliver { at: fifo_clamp(self.cfg.fifo, &mut self.fifo_last, from, to, last_bit), sent_by }
     }
 
     /// The receiver's NIC takes a message that arrived at `now`; returns its
@@ -340,7 +395,7 @@ mod tests {
 
     fn deliver_time(r: Route) -> SimTime {
         match r {
-            Route::Sent { first: Hop::Deliver(t), .. } => t,
+            Route::Sent { first: Hop::Deliver { at, .. }, .. } => at,
             other => panic!("expected a delivery, got {other:?}"),
         }
     }

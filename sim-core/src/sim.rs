@@ -104,6 +104,15 @@ pub struct MsgKindStats {
     pub dropped_loss: u64,
     pub dropped_partition: u64,
     pub dropped_receiver_down: u64,
+    /// Lost because the sender crashed before the message left its NIC.
+    pub dropped_sender_down: u64,
+}
+
+impl MsgKindStats {
+    /// Messages of this type dropped for any reason.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_loss + self.dropped_partition + self.dropped_receiver_down + self.dropped_sender_down
+    }
 }
 
 /// Counters per node.
@@ -131,6 +140,9 @@ pub(crate) enum Event<A: Actor> {
         from: NodeId,
         to: NodeId,
         msg: A::Msg,
+        /// The sender's incarnation and when the message had fully left its
+        /// NIC: a crash before then means it was never sent.
+        sender: (u32, SimTime),
     },
     Arrive {
         from: NodeId,
@@ -138,7 +150,10 @@ pub(crate) enum Event<A: Actor> {
         msg: A::Msg,
         transfer_ns: u64,
         not_before: SimTime,
+        sender: (u32, SimTime),
     },
+    /// A nemesis fault ends (index into `Core::undos`).
+    Undo(u32),
     Timer {
         node: NodeId,
         incarnation: u32,
@@ -179,13 +194,24 @@ impl<A: Actor> Event<A> {
     }
 
     fn is_fault(&self) -> bool {
-        matches!(self, Event::Fault(_) | Event::Nemesis(_) | Event::FinalHeal)
+        matches!(self, Event::Fault(_) | Event::Nemesis(_) | Event::FinalHeal | Event::Undo(_))
     }
+}
+
+/// How a nemesis fault ends.
+#[derive(Clone, Copy, Debug)]
+enum Undo {
+    /// Remove the network layer the fault added.
+    Layer(u64),
+    Restart(NodeId),
+    Resume(NodeId),
 }
 
 pub(crate) struct NodeMeta {
     status: NodeStatus,
     incarnation: u32,
+    /// When each past incarnation ended (index = incarnation).
+    crash_times: Vec<SimTime>,
     pending_ops: Vec<OpId>,
     /// The closed-loop operation in flight, whose completion starts the next.
     loop_op: Option<OpId>,
@@ -209,6 +235,9 @@ pub struct Core<A: Actor> {
     workload_events: usize,
     fault_events: usize,
     fault_actions: Vec<(FaultAction, FaultSource)>,
+    undos: Vec<Undo>,
+    /// Undo events not yet run, so the final heal can cancel them.
+    pending_undos: BTreeMap<u32, crate::queue::EventId>,
     fault_log: Vec<FaultRecord>,
     nemeses: Vec<Nemesis>,
     fault_rng: SimRng,
@@ -244,10 +273,10 @@ impl<A: Actor> Core<A> {
         {
             let k = &mut self.stats.by_kind[kind];
             k.sent += 1;
-            k.sent_bytes += size;
+            k.sent_bytes = k.sent_bytes.saturating_add(size);
             let n = &mut self.stats.by_node[from.index()];
             n.msgs_sent += 1;
-            n.bytes_sent += size;
+            n.bytes_sent = n.bytes_sent.saturating_add(size);
         }
         self.record(TraceKind::Send, from, Some(to), label, size);
         match self.net.route(self.now, from, to, size) {
@@ -264,9 +293,13 @@ impl<A: Actor> Core<A> {
 
     fn schedule_hop(&mut self, hop: Hop, from: NodeId, to: NodeId, msg: A::Msg) {
         match hop {
-            Hop::Deliver(at) => self.push(at, Event::Deliver { from, to, msg }),
-            Hop::Arrive { at, transfer_ns, not_before } => {
-                self.push(at, Event::Arrive { from, to, msg, transfer_ns, not_before })
+            Hop::Deliver { at, sent_by } => {
+                let sender = (self.nodes[from.index()].incarnation, sent_by);
+                self.push(at, Event::Deliver { from, to, msg, sender })
+            }
+            Hop::Arrive { at, transfer_ns, not_before, sent_by } => {
+                let sender = (self.nodes[from.index()].incarnation, sent_by);
+                self.push(at, Event::Arrive { from, to, msg, transfer_ns, not_before, sender })
             }
         }
     }
@@ -286,8 +319,18 @@ impl<A: Actor> Core<A> {
                 k.dropped_receiver_down += 1;
                 "receiver-down"
             }
+            DropReason::SenderDown => {
+                k.dropped_sender_down += 1;
+                "sender-down"
+            }
         };
         self.record(TraceKind::Drop, to, Some(from), label, 0);
+    }
+
+    /// Whether the sender of a message (its incarnation when sending, and
+    /// when the message would have fully left its NIC) crashed first.
+    fn sender_crashed(&self, from: NodeId, (incarnation, sent_by): (u32, SimTime)) -> bool {
+        self.nodes[from.index()].crash_times.get(incarnation as usize).is_some_and(|&crashed| crashed < sent_by)
     }
 
     pub(crate) fn set_timer(&mut self, node: NodeId, after_ns: u64, timer: A::Timer) -> TimerId {
@@ -391,7 +434,13 @@ impl<A: Actor> Sim<A> {
             history: History::default(),
             workload: Workload::new(cfg.workload, SimRng::new(cfg.seed, Stream::Workload), n),
             nodes: (0..n)
-                .map(|_| NodeMeta { status: NodeStatus::Up, incarnation: 0, pending_ops: Vec::new(), loop_op: None })
+                .map(|_| NodeMeta {
+                    status: NodeStatus::Up,
+                    incarnation: 0,
+                    crash_times: Vec::new(),
+                    pending_ops: Vec::new(),
+                    loop_op: None,
+                })
                 .collect(),
             is_client,
             backlog: BTreeMap::new(),
@@ -405,6 +454,8 @@ impl<A: Actor> Sim<A> {
             workload_events: 0,
             fault_events: 0,
             fault_actions,
+            undos: Vec::new(),
+            pending_undos: BTreeMap::new(),
             fault_log: Vec::new(),
             nemeses: cfg.faults.nemeses.clone(),
             fault_rng: SimRng::new(cfg.seed, Stream::Faults),
@@ -552,8 +603,12 @@ impl<A: Actor> Sim<A> {
         }
         let now = self.core.now;
         match ev {
-            Event::Deliver { from, to, msg } => {
+            Event::Deliver { from, to, msg, sender } => {
                 let kind = msg.kind();
+                if self.core.sender_crashed(from, sender) {
+                    self.core.dropped(kind, from, to, DropReason::SenderDown);
+                    return;
+                }
                 if self.core.nodes[to.index()].status == NodeStatus::Down {
                     self.core.dropped(kind, from, to, DropReason::ReceiverDown);
                     return;
@@ -566,17 +621,44 @@ impl<A: Actor> Sim<A> {
                 (now, 0xD1u8, from, to, &msg).hash(&mut self.core.hasher);
                 let k = &mut self.core.stats.by_kind[kind];
                 k.delivered += 1;
-                k.delivered_bytes += size;
+                k.delivered_bytes = k.delivered_bytes.saturating_add(size);
                 let n = &mut self.core.stats.by_node[to.index()];
                 n.msgs_received += 1;
-                n.bytes_received += size;
+                n.bytes_received = n.bytes_received.saturating_add(size);
                 self.core.record(TraceKind::Deliver, to, Some(from), A::Msg::KINDS[kind], size);
                 self.with_ctx(to, |a, ctx| a.on_message(ctx, from, msg));
             }
-            Event::Arrive { from, to, msg, transfer_ns, not_before } => {
+            Event::Arrive { from, to, msg, transfer_ns, not_before, sender } => {
+                // A message whose sender died mid-send, or that reaches a
+                // down node, never takes the receiver's ingress queue.
+                if self.core.sender_crashed(from, sender) {
+                    self.core.dropped(msg.kind(), from, to, DropReason::SenderDown);
+                    return;
+                }
+                if self.core.nodes[to.index()].status == NodeStatus::Down {
+                    self.core.dropped(msg.kind(), from, to, DropReason::ReceiverDown);
+                    return;
+                }
                 (now, 0xA7u8, from, to).hash(&mut self.core.hasher);
                 let at = self.core.net.ingress(now, from, to, transfer_ns, not_before);
-                self.core.push(at, Event::Deliver { from, to, msg });
+                self.core.push(at, Event::Deliver { from, to, msg, sender });
+            }
+            Event::Undo(i) => {
+                self.core.pending_undos.remove(&i);
+                let undo = self.core.undos[i as usize];
+                match undo {
+                    Undo::Layer(id) => {
+                        self.core.net.remove_layer(id);
+                        self.core.log_fault(
+                            FaultSource::Nemesis,
+                            "heal",
+                            Vec::new(),
+                            format!("nemesis partition {id} ends"),
+                        );
+                    }
+                    Undo::Restart(n) => self.restart(n, FaultSource::Nemesis),
+                    Undo::Resume(n) => self.resume(n, FaultSource::Nemesis),
+                }
             }
             Event::Timer { node, incarnation, token, timer } => {
                 if !self.core.requeued_timers.is_empty() {
@@ -625,6 +707,8 @@ impl<A: Actor> Sim<A> {
             Event::Invoke { client, op } => {
                 if self.core.nodes[client.index()].status == NodeStatus::Up {
                     self.invoke(client, op);
+                } else {
+                    self.refuse(client, op);
                 }
             }
             Event::Fault(i) => {
@@ -714,22 +798,28 @@ impl<A: Actor> Sim<A> {
         }
         let name = self.core.names[i].clone();
         self.core.log_fault(source, "crash", vec![n], name);
+        let now = self.core.now;
         let meta = &mut self.core.nodes[i];
         meta.status = NodeStatus::Down;
+        meta.crash_times.push(now);
         meta.incarnation += 1;
         meta.loop_op = None;
-        let pending = std::mem::take(&mut meta.pending_ops);
+        let pending = meta.pending_ops.clone();
+        self.core.net.reset_nic(n, now);
+        let mut refused = Vec::new();
         if let Some(held) = self.core.backlog.remove(&n) {
             self.core.workload_events -= held.iter().filter(|e| e.is_workload()).count();
-            for e in &held {
+            for e in held {
                 match e {
                     Event::Timer { token, .. } => {
-                        self.core.requeued_timers.remove(token);
+                        self.core.requeued_timers.remove(&token);
                     }
                     // Messages held for a paused node die with it.
                     Event::Deliver { from, msg, .. } => {
-                        self.core.dropped(msg.kind(), *from, n, DropReason::ReceiverDown)
+                        self.core.dropped(msg.kind(), from, n, DropReason::ReceiverDown)
                     }
+                    // Operations held for a paused client were never started.
+                    Event::Invoke { op, .. } => refused.push(op),
                     _ => {}
                 }
             }
@@ -739,10 +829,23 @@ impl<A: Actor> Sim<A> {
         self.actors[i].on_crash();
         // A crashed client cannot know whether its operations took effect.
         for id in pending {
-            let now = self.core.now;
-            self.core.history.complete(id, OpStatus::Unknown, Output::Nothing, now);
-            self.core.pending_ops -= 1;
+            self.core.complete(n, id, OpStatus::Unknown, Output::Nothing);
         }
+        for op in refused {
+            self.refuse(n, op);
+        }
+    }
+
+    /// Records an operation that could not start because its client was
+    /// down: invoked and failed at once, so the history still has it.
+    fn refuse(&mut self, client: NodeId, op: Op) {
+        let now = self.core.now;
+        let id = self.core.history.invoke(client, op, now);
+        (now, 0x1Du8, client, id, op).hash(&mut self.core.hasher);
+        self.core.record(TraceKind::Invoke, client, None, op.kind.name(), 0);
+        self.core.nodes[client.index()].pending_ops.push(id);
+        self.core.pending_ops += 1;
+        self.core.complete(client, id, OpStatus::Fail, Output::Nothing);
     }
 
     fn restart(&mut self, n: NodeId, source: FaultSource) {
@@ -791,7 +894,7 @@ impl<A: Actor> Sim<A> {
         let rng = &mut self.core.fault_rng;
         let duration_ns = ms_f64_to_ns(nem.duration_ms.sample(rng));
         let heal_at = now.after(duration_ns);
-        let mut undo: Option<FaultAction> = None;
+        let mut undo: Option<Undo> = None;
         match nem.kind {
             NemesisKind::Partition | NemesisKind::Isolate => {
                 let mut targets = nem.targets.clone();
@@ -804,8 +907,11 @@ impl<A: Actor> Sim<A> {
                     let minority_set = NodeSet::from_nodes(minority.iter().copied());
                     let majority: Vec<NodeId> =
                         (0..self.core.nodes.len() as u32).map(NodeId).filter(|n| !minority_set.contains(*n)).collect();
-                    self.apply(FaultAction::Partition(vec![minority, majority]), FaultSource::Nemesis);
-                    undo = Some(FaultAction::Heal);
+                    let detail = format!("[{}] | [{}]", self.core.name_list(&minority), self.core.name_list(&majority));
+                    let groups = vec![minority, majority];
+                    let layer = self.core.net.add_layer(&groups);
+                    self.core.log_fault(FaultSource::Nemesis, "partition", groups.concat(), detail);
+                    undo = Some(Undo::Layer(layer));
                 }
             }
             NemesisKind::Crash | NemesisKind::Pause => {
@@ -818,18 +924,20 @@ impl<A: Actor> Sim<A> {
                 if let Some(&t) = self.core.fault_rng.pick(&candidates) {
                     if nem.kind == NemesisKind::Crash {
                         self.apply(FaultAction::Crash(t), FaultSource::Nemesis);
-                        undo = Some(FaultAction::Restart(t));
+                        undo = Some(Undo::Restart(t));
                     } else {
                         self.apply(FaultAction::Pause(t), FaultSource::Nemesis);
-                        undo = Some(FaultAction::Resume(t));
+                        undo = Some(Undo::Resume(t));
                     }
                 }
             }
         }
-        if let Some(action) = undo {
-            let idx = self.core.fault_actions.len() as u32;
-            self.core.fault_actions.push((action, FaultSource::Nemesis));
-            self.core.push(heal_at, Event::Fault(idx));
+        if let Some(undo) = undo {
+            let idx = self.core.undos.len() as u32;
+            self.core.undos.push(undo);
+            self.core.fault_events += 1;
+            let event = self.core.queue.push(heal_at, Event::Undo(idx));
+            self.core.pending_undos.insert(idx, event);
         }
         let gap = ms_f64_to_ns(nem.interval_ms.sample(&mut self.core.fault_rng)).max(1);
         let next = now.after(gap);
@@ -839,9 +947,14 @@ impl<A: Actor> Sim<A> {
     }
 
     fn final_heal(&mut self) {
-        let any_cut = (0..self.core.nodes.len())
-            .any(|a| (0..self.core.nodes.len()).any(|b| !self.core.net.can_reach(NodeId(a as u32), NodeId(b as u32))));
-        if any_cut {
+        // The final heal ends every nemesis fault too, so their pending
+        // undos have nothing left to do (and would keep the run from idling).
+        for (_, event) in std::mem::take(&mut self.core.pending_undos) {
+            if self.core.queue.cancel(event) {
+                self.core.fault_events -= 1;
+            }
+        }
+        if !self.core.net.is_whole() {
             self.core.net.heal();
             self.core.log_fault(FaultSource::FinalHeal, "heal", Vec::new(), "final heal".into());
         }

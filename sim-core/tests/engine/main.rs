@@ -5,5 +5,6 @@
 mod determinism;
 mod faults;
 mod network;
+mod review_fixes;
 mod support;
 mod workload;
