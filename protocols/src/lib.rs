@@ -8,3 +8,4 @@
 //! seed reproduces a run exactly.
 
 pub mod directory_kv;
+pub mod quorum;

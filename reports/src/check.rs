@@ -6,7 +6,7 @@ use sim_core::{Key, NodeId};
 use std::collections::BTreeMap;
 
 /// Human names for ids: node names, and the names a scenario gave to
-/// scripted keys and values. Unnamed keys print as `k17`, values as `#42`.
+/// scripted keys and values. Unnamed keys print as `k17`.
 #[derive(Clone, Copy, Debug)]
 pub struct Labels<'a> {
     pub nodes: &'a [String],
@@ -23,8 +23,10 @@ impl Labels<'_> {
         self.keys.get(&k).cloned().unwrap_or_else(|| format!("k{k}"))
     }
 
+    /// A value as every check and every history file names it: a generated
+    /// value by its id (`42`), a scripted one by its quoted name (`"v1"`).
     pub fn value(&self, id: u64) -> String {
-        self.values.get(&id).map_or_else(|| format!("#{id}"), |n| format!("{n:?}"))
+        self.values.get(&id).map_or_else(|| id.to_string(), |n| format!("{n:?}"))
     }
 }
 
@@ -74,4 +76,12 @@ pub struct CheckResult {
     pub violations: Vec<Violation>,
     /// Check-specific numbers (for stale reads: staleness statistics).
     pub details: serde_json::Value,
+}
+
+impl CheckResult {
+    /// Why the check could not decide (`details.reason`), when it says.
+    /// Every check that can end `unknown` gives one.
+    pub fn reason(&self) -> Option<&str> {
+        self.details.get("reason").and_then(|r| r.as_str())
+    }
 }

@@ -6,10 +6,10 @@ use sim_core::{History, OpKind, OpStatus, Output};
 use std::collections::BTreeMap;
 
 /// Interns a run's value ids densely: `Val` 0 is nil, the rest in order of
-/// first appearance. Names are in the printed form history files use: a
-/// generated value is its id as an integer (`17`), a scripted one its name
-/// as a string (`"v1"`); two scripted puts of the same name write the same
-/// value, as the script says.
+/// first appearance. Names are [`Labels::value`]'s, which is also the
+/// printed form history files use: a generated value is its id as an
+/// integer (`17`), a scripted one its name as a string (`"v1"`); two
+/// scripted puts of the same name write the same value, as the script says.
 struct Values<'a> {
     labels: &'a Labels<'a>,
     ids: BTreeMap<u64, Val>,
@@ -21,8 +21,7 @@ impl Values<'_> {
         if let Some(&v) = self.ids.get(&id) {
             return v;
         }
-        let name = self.labels.values.get(&id).map_or_else(|| id.to_string(), |n| format!("{n:?}"));
-        let v = self.names.intern(&name) as Val;
+        let v = self.names.intern(&self.labels.value(id)) as Val;
         self.ids.insert(id, v);
         v
     }
@@ -57,6 +56,7 @@ pub fn from_sim(history: &History, labels: &Labels) -> CheckHistory {
             let known = status != Status::Unknown;
             COp {
                 id: r.id.0 as usize,
+                line: None,
                 process: r.process.index(),
                 key: Some(keys.intern(&format!("{:?}", labels.key(r.op.key)))),
                 call,
@@ -70,4 +70,36 @@ pub fn from_sim(history: &History, labels: &Labels) -> CheckHistory {
         })
         .collect();
     CheckHistory { ops, processes: labels.nodes.to_vec(), keys: keys.into_names(), values: values.names.into_names() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim_core::{NodeId, Op, SimTime, Value};
+
+    #[test]
+    fn values_are_named_as_every_other_check_names_them() {
+        let keys = BTreeMap::new();
+        let values: BTreeMap<u64, String> = [(5, "v1".to_string())].into();
+        let nodes = ["c1".to_string()];
+        let labels = Labels { nodes: &nodes, keys: &keys, values: &values };
+        let mut h = History::default();
+        for id in [14, 5] {
+            let op = Op { kind: OpKind::Put, key: 1, value: Some(Value { id, size_bytes: 1 }) };
+            let op = h.invoke(NodeId(0), op, SimTime::ZERO);
+            h.complete(op, OpStatus::Ok, Output::Nothing, SimTime::ZERO);
+        }
+        let c = from_sim(&h, &labels);
+        let written: Vec<&str> = c
+            .ops
+            .iter()
+            .map(|op| match op.call {
+                Call::Write(v) => c.value_name(v),
+                _ => unreachable!("only writes"),
+            })
+            .collect();
+        // The stale-read and lost-write checks name values with `Labels::value`.
+        assert_eq!(written, [labels.value(14), labels.value(5)]);
+        assert_eq!(written, ["14", "\"v1\""]);
+    }
 }

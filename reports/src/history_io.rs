@@ -15,7 +15,8 @@
 //! the single outstanding invocation of its process: a process has one
 //! operation at a time, Jepsen's rule. With op ids a process may have several.
 //! An op id is used once per history. `COp::id` is the op id, or else the line
-//! number of the invocation.
+//! number of the invocation; `COp::line` is always the invocation's line
+//! (for EDN, the line where its op map starts).
 //!
 //! **Outcomes.** `ok` => `Status::Ok`; `fail` => `Status::Fail`; `info`, or no
 //! completion by the end => `Status::Unknown` with no completion position
@@ -69,7 +70,7 @@
 //! process's next invocation, or at the end. [`to_edn_independent`] writes
 //! keyed ops as Jepsen `independent` tuples instead of `:key`.
 
-use crate::ops::{COp, Call, CheckHistory, NIL, Ret, Status, Val};
+use crate::ops::{COp, Call, CheckHistory, Interner, NIL, Ret, Status, Val};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -274,39 +275,7 @@ fn f_of(fmt: Format, line: usize, w: Word) -> Result<Fk, ParseError> {
     ))
 }
 
-/// A name table with lookups (values start with `nil` at `NIL`).
-#[derive(Default)]
-struct Table {
-    names: Vec<String>,
-    index: BTreeMap<String, usize>,
-}
-
-impl Table {
-    fn with_nil() -> Table {
-        let mut t = Table::default();
-        t.intern("nil");
-        t
-    }
-
-    fn intern(&mut self, name: &str) -> usize {
-        if let Some(&i) = self.index.get(name) {
-            return i;
-        }
-        self.names.push(name.to_string());
-        self.index.insert(name.to_string(), self.names.len() - 1);
-        self.names.len() - 1
-    }
-
-    fn get(&self, name: &str) -> Option<usize> {
-        self.index.get(name).copied()
-    }
-
-    fn name(&self, i: usize) -> &str {
-        self.names.get(i).map_or("?", String::as_str)
-    }
-}
-
-fn scalar(fmt: Format, v: &Tree, vals: &mut Table) -> Result<Val, String> {
+fn scalar(fmt: Format, v: &Tree, vals: &mut Interner) -> Result<Val, String> {
     match v {
         Tree::Nil => Ok(NIL),
         Tree::Scalar(s) => Ok(vals.intern(s) as Val),
@@ -318,7 +287,7 @@ fn scalar(fmt: Format, v: &Tree, vals: &mut Table) -> Result<Val, String> {
     }
 }
 
-fn make_call(fmt: Format, f: Fk, v: &Tree, vals: &mut Table) -> Result<Call, String> {
+fn make_call(fmt: Format, f: Fk, v: &Tree, vals: &mut Interner) -> Result<Call, String> {
     Ok(match f {
         Fk::Read => Call::Read,
         Fk::Delete => Call::Delete,
@@ -339,7 +308,7 @@ fn make_call(fmt: Format, f: Fk, v: &Tree, vals: &mut Table) -> Result<Call, Str
     })
 }
 
-fn make_ret(fmt: Format, v: &Tree, vals: &mut Table) -> Result<Ret, String> {
+fn make_ret(fmt: Format, v: &Tree, vals: &mut Interner) -> Result<Ret, String> {
     Ok(match v {
         Tree::Nil => Ret::Value(NIL),
         Tree::Scalar(s) => Ret::Value(vals.intern(s) as Val),
@@ -366,9 +335,9 @@ struct Open {
 /// Pairs events into operations.
 fn build(events: Vec<Event>, fmt: Format) -> Result<CheckHistory, ParseError> {
     let op_field = fmt.field("op");
-    let mut procs = Table::default();
-    let mut keys = Table::default();
-    let mut vals = Table::with_nil();
+    let mut procs = Interner::default();
+    let mut keys = Interner::default();
+    let mut vals = Interner::starting_with("nil");
     let mut ops: Vec<COp> = Vec::new();
     let mut open: BTreeMap<usize, Open> = BTreeMap::new();
     let mut by_id: BTreeMap<usize, usize> = BTreeMap::new();
@@ -403,6 +372,7 @@ fn build(events: Vec<Event>, fmt: Format) -> Result<CheckHistory, ParseError> {
             let idx = ops.len();
             ops.push(COp {
                 id: ev.op.unwrap_or(line),
+                line: Some(line),
                 process: p,
                 key,
                 call: call.clone().unwrap_or(Call::Read),
@@ -520,7 +490,7 @@ fn build(events: Vec<Event>, fmt: Format) -> Result<CheckHistory, ParseError> {
             op.call = make_call(fmt, o.f, &Tree::Nil, &mut vals).map_err(|m| ParseError::new(o.line, m))?;
         }
     }
-    Ok(CheckHistory { ops, processes: procs.names, keys: keys.names, values: vals.names })
+    Ok(CheckHistory { ops, processes: procs.into_names(), keys: keys.into_names(), values: vals.into_names() })
 }
 
 // ---------------------------------------------------------------------------

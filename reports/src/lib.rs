@@ -6,6 +6,7 @@
 //!
 //! Reports read a finished simulation; they never drive or change one.
 
+pub mod budget;
 pub mod check;
 pub mod convert;
 pub mod history_io;

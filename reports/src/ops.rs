@@ -70,6 +70,10 @@ pub enum Status {
 pub struct COp {
     /// Index in the source history (an op id, or the invoke's line number).
     pub id: usize,
+    /// The 1-based line of the invocation in the file it was read from, if
+    /// it was read from one (`history_io`); `None` for a run's history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
     /// Index into `CheckHistory::processes`.
     pub process: usize,
     /// Index into `CheckHistory::keys`; `None` for single-object histories.
@@ -111,6 +115,15 @@ impl CheckHistory {
     pub fn key_name(&self, k: Option<usize>) -> &str {
         k.and_then(|k| self.keys.get(k)).map_or("-", String::as_str)
     }
+
+    /// How messages name an operation: `op 7`, with its invocation's line
+    /// when it was read from a file (`op 7 (line 12)`).
+    pub fn op_name(&self, op: &COp) -> String {
+        match op.line {
+            Some(l) if l != op.id => format!("op {} (line {l})", op.id),
+            _ => format!("op {}", op.id),
+        }
+    }
 }
 
 /// Builds a name table: the same name always gets the same index, in order
@@ -136,6 +149,16 @@ impl Interner {
         self.names.push(name.to_string());
         self.index.insert(name.to_string(), self.names.len() - 1);
         self.names.len() - 1
+    }
+
+    /// The index of `name`, if it has one.
+    pub fn get(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// The name at index `i` (`?` if there is none).
+    pub fn name(&self, i: usize) -> &str {
+        self.names.get(i).map_or("?", String::as_str)
     }
 
     pub fn into_names(self) -> Vec<String> {

@@ -288,7 +288,7 @@ mod tests {
         let differ = FinalState { replicas: vec![both(0), (NodeId(1), 1, vec![val(2)])] };
         let r = convergence(&differ, 10, &labels());
         assert_eq!(r.violation_count, 1);
-        assert!(r.violations[0].message.contains("siblings [#1, #2]"), "{}", r.violations[0].message);
+        assert!(r.violations[0].message.contains("siblings [1, 2]"), "{}", r.violations[0].message);
         // A sibling reflects its write: neither is lost.
         let mut h = History::default();
         put(&mut h, 1, OpStatus::Ok);

@@ -66,7 +66,7 @@ pub fn render(r: &RunReport) -> String {
         m.per_ok_op
     );
     for (kind, k) in &m.by_type {
-        let drops = k.dropped_loss + k.dropped_partition + k.dropped_receiver_down;
+        let drops = k.dropped();
         let _ = writeln!(w, "  {:<16} {:>9} sent {:>11}  {:>9} dropped", kind, k.sent, bytes(k.sent_bytes), drops);
     }
     let _ = writeln!(w);
@@ -96,6 +96,9 @@ pub fn render(r: &RunReport) -> String {
     let _ = writeln!(w, "checks");
     for c in &r.checks {
         let _ = writeln!(w, "  {:<14} {:<7} {} violation(s)", c.name, c.verdict.name(), c.violation_count);
+        if c.verdict == Verdict::Unknown {
+            let _ = writeln!(w, "    reason: {}", c.reason().unwrap_or("not given"));
+        }
         if c.verdict == Verdict::Fail {
             for v in &c.violations {
                 let _ = writeln!(w, "    - [{}] {}", v.processes.join(", "), v.message);

@@ -2,9 +2,11 @@
 //! every model, property tests over generated histories, a cross-check
 //! against the brute-force checker, determinism and budgets.
 
-use reports::linear::brute::brute_force;
+use reports::linear::brute::{brute_force, brute_force_sequential};
 use reports::linear::synth::{GenConfig, Rng, sequential};
-use reports::linear::{Budget, CasRegister, KvMap, Model, ModelKind, Register, check, check_explained, check_kind};
+use reports::linear::{
+    Budget, CasRegister, Consistency, KvMap, Model, ModelKind, Register, check, check_explained, check_kind,
+};
 use reports::ops::{COp, Call, CheckHistory, NIL, Ret, Status, Val};
 use reports::{CheckResult, Verdict};
 
@@ -14,6 +16,7 @@ use reports::{CheckResult, Verdict};
 fn op(process: usize, call: Call, ret: Ret, invoke: u64, complete: u64) -> COp {
     COp {
         id: 0,
+        line: None,
         process,
         key: None,
         call,
@@ -630,6 +633,80 @@ fn the_search_agrees_with_brute_force_on_thousands_of_random_histories() {
 }
 
 // ---------------------------------------------------------------------------
+// Sequential consistency: implied by linearizability, and exact against its
+// own brute force (per key: the check is per key, and sequential
+// consistency, unlike linearizability, is not local).
+
+fn sequential_verdict(h: &CheckHistory, kind: ModelKind) -> Verdict {
+    kind.check(Consistency::Sequential, h, &one_thread(), 1).verdict
+}
+
+fn brute_sequential(h: &CheckHistory, kind: ModelKind) -> bool {
+    let mut keys: Vec<Option<usize>> = h.ops.iter().map(|o| o.key).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter().all(|k| {
+        let mut sub = h.clone();
+        sub.ops.retain(|o| o.key == k);
+        match kind {
+            ModelKind::Register => brute_force_sequential(&sub, &Register),
+            ModelKind::CasRegister => brute_force_sequential(&sub, &CasRegister),
+            ModelKind::Kv => brute_force_sequential(&sub, &KvMap),
+        }
+    })
+}
+
+#[test]
+fn linearizable_histories_are_sequentially_consistent() {
+    let mut rng = Rng::new(2025);
+    for kind in ModelKind::ALL {
+        let (mut both, mut only_sequential, mut neither) = (0, 0, 0);
+        for case in 0..3000 {
+            // Four processes whose operations overlap, their own included.
+            let n = if case % 10 == 0 { 8 } else { 1 + rng.below(7) as usize };
+            let h = random_history(&mut rng, kind, n, case % 2 == 0);
+            let linearizable = model_verdict(&h, kind);
+            let sequential = sequential_verdict(&h, kind);
+            assert_ne!(sequential, Verdict::Unknown);
+            if linearizable == Verdict::Pass {
+                assert_eq!(
+                    sequential,
+                    Verdict::Pass,
+                    "{} case {case}: linearizable but not sequential: {h:#?}",
+                    kind.name()
+                );
+            }
+            let expected = brute_sequential(&h, kind);
+            assert_eq!(sequential == Verdict::Pass, expected, "{} case {case}: {h:#?}", kind.name());
+            match (linearizable == Verdict::Pass, expected) {
+                (true, _) => both += 1,
+                (false, true) => only_sequential += 1,
+                (false, false) => neither += 1,
+            }
+        }
+        assert!(
+            both > 400 && only_sequential > 50 && neither > 400,
+            "{}: both {both}, only sequential {only_sequential}, neither {neither}",
+            kind.name()
+        );
+    }
+}
+
+#[test]
+fn generated_histories_are_sequentially_consistent() {
+    let mut rng = Rng::new(8);
+    for kind in ModelKind::ALL {
+        for seed in 0..20 {
+            let mut cfg = gen_config(&mut rng, kind, seed);
+            cfg.ops = cfg.ops.min(150);
+            let h = sequential(&cfg);
+            let res = kind.check(Consistency::Sequential, &h, &Budget::default(), 3);
+            assert_eq!(res.verdict, Verdict::Pass, "{} seed {seed}: {:#?}", kind.name(), res.violations);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Determinism and budgets.
 
 #[test]
@@ -650,6 +727,25 @@ fn results_do_not_depend_on_the_number_of_threads() {
     for threads in [2, 4, 7] {
         assert_eq!(run(threads), one, "{threads} threads");
     }
+}
+
+#[test]
+fn each_key_gets_the_whole_memory_budget_whatever_the_threads() {
+    // Key "a" needs about 1.2 MB of search cache to be refuted; key "b" is
+    // trivial but makes a second worker useful. A budget shared by the
+    // workers would decide "a" on one core and give up on two.
+    let h = reports::history_io::parse_jsonl(include_str!("data/near_budget.jsonl")).unwrap();
+    let run =
+        |memory_bytes, threads| check_kind(&h, ModelKind::Kv, &Budget { memory_bytes, threads, time_ms: 60_000 }, 3);
+    let one = run(2_000_000, 1);
+    assert_eq!(one.verdict, Verdict::Fail, "{one:#?}");
+    assert_eq!(run(2_000_000, 2), one);
+    assert_eq!(run(2_000_000, 4), one);
+    // Below what "a" needs, it is unknown on any number of threads.
+    let small = run(1_000_000, 1);
+    assert_eq!(small.verdict, Verdict::Unknown);
+    assert!(small.reason().unwrap().starts_with("memory budget of 1000000 bytes for key \"a\" exceeded"), "{small:#?}");
+    assert_eq!(run(1_000_000, 2).verdict, Verdict::Unknown);
 }
 
 /// `n` writes all concurrent with each other, then a read of a value none

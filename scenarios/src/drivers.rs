@@ -5,7 +5,7 @@
 use crate::error::InputError;
 use crate::locate::Locator;
 use crate::schema::ParamsOnly;
-use protocols::directory_kv;
+use protocols::{directory_kv, quorum};
 use serde::de::DeserializeOwned;
 use sim_core::{NodeSpec, OpKind};
 
@@ -20,13 +20,22 @@ pub struct ProtocolInfo {
     pub params: &'static [(&'static str, &'static str, &'static str)],
 }
 
-pub const PROTOCOLS: &[ProtocolInfo] = &[ProtocolInfo {
-    name: "directory_kv",
-    summary: directory_kv::SUMMARY,
-    nodes_are: "storage nodes (plus one directory, `dir`)",
-    ops: directory_kv::OPS,
-    params: directory_kv::PARAM_DOCS,
-}];
+pub const PROTOCOLS: &[ProtocolInfo] = &[
+    ProtocolInfo {
+        name: "directory_kv",
+        summary: directory_kv::SUMMARY,
+        nodes_are: "storage nodes (plus one directory, `dir`)",
+        ops: directory_kv::OPS,
+        params: directory_kv::PARAM_DOCS,
+    },
+    ProtocolInfo {
+        name: "quorum",
+        summary: quorum::SUMMARY,
+        nodes_are: "servers `n1`..`nN` (role `storage`): replicas and coordinators",
+        ops: quorum::OPS,
+        params: quorum::PARAM_DOCS,
+    },
+];
 
 pub fn info(name: &str) -> Option<&'static ProtocolInfo> {
     PROTOCOLS.iter().find(|p| p.name == name)
@@ -36,12 +45,14 @@ pub fn info(name: &str) -> Option<&'static ProtocolInfo> {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Protocol {
     DirectoryKv(directory_kv::Params),
+    Quorum(quorum::Params),
 }
 
 impl Protocol {
     pub fn name(&self) -> &'static str {
         match self {
             Protocol::DirectoryKv(_) => "directory_kv",
+            Protocol::Quorum(_) => "quorum",
         }
     }
 
@@ -65,6 +76,16 @@ impl Protocol {
                 })?;
                 Ok((Protocol::DirectoryKv(p), warnings))
             }
+            "quorum" => {
+                let p: quorum::Params = parse_params(file, text, locator)?;
+                let warnings = p.validate(servers).map_err(|e| {
+                    let key = format!("params.{}", e.key);
+                    InputError::new(file, e.message)
+                        .at_line(locator.line_of(&key).or(locator.line_of("params")))
+                        .at_key(key)
+                })?;
+                Ok((Protocol::Quorum(p), warnings))
+            }
             other => {
                 let known: Vec<&str> = PROTOCOLS.iter().map(|p| p.name).collect();
                 Err(InputError::new(file, format!("unknown protocol `{other}`"))
@@ -79,6 +100,7 @@ impl Protocol {
     pub fn layout(&self, servers: usize, clients: usize) -> Vec<(String, String)> {
         match self {
             Protocol::DirectoryKv(p) => names_and_roles(directory_kv::build(p, servers, clients)),
+            Protocol::Quorum(p) => names_and_roles(quorum::build(p, servers, clients)),
         }
     }
 
@@ -86,6 +108,7 @@ impl Protocol {
     pub fn detail_metrics(&self) -> Vec<String> {
         let value = match self {
             Protocol::DirectoryKv(_) => serde_json::to_value(directory_kv::DirectoryCounters::default()),
+            Protocol::Quorum(_) => serde_json::to_value(quorum::QuorumCounters::default()),
         };
         value
             .ok()

@@ -216,14 +216,19 @@ pub fn evaluate(exps: &[Expectation], r: &RunReport) -> Vec<ExpectationResult> {
                 met: r.outcome == want,
             },
             Expectation::Verdict { key, check, pass } => {
-                let verdict = r.check(check).map(|c| c.verdict);
+                let result = r.check(check);
+                let verdict = result.map(|c| c.verdict);
                 ExpectationResult {
                     key: key.clone(),
                     expected: pass.to_string(),
-                    actual: match verdict {
-                        Some(reports::Verdict::Pass) => "true".into(),
-                        Some(reports::Verdict::Fail) => "false".into(),
-                        Some(reports::Verdict::Unknown) => "unknown (the check ran out of budget)".into(),
+                    actual: match result {
+                        Some(c) => match c.verdict {
+                            reports::Verdict::Pass => "true".into(),
+                            reports::Verdict::Fail => "false".into(),
+                            reports::Verdict::Unknown => {
+                                format!("unknown ({})", c.reason().unwrap_or("no reason given"))
+                            }
+                        },
                         None => "n/a (check did not run)".into(),
                     },
                     met: verdict == Some(if *pass { reports::Verdict::Pass } else { reports::Verdict::Fail }),

@@ -8,6 +8,7 @@ use crate::locate::Locator;
 use crate::overrides::{self, Override};
 use crate::schema::*;
 use crate::swarm::{self, SwarmRange};
+use reports::report::CHECKS;
 use sim_core::fault::{FaultAction, FaultPlan, Nemesis, NemesisKind, TimedFault};
 use sim_core::net::{LinkRule, NetConfig, Nic, NodeSet};
 use sim_core::time::MAX_DURATION_MS;
@@ -50,7 +51,7 @@ pub struct Scenario {
     pub faults: FaultPlan,
     pub limits: Limits,
     pub max_examples: usize,
-    /// The checks to run, from `CHECK_NAMES`.
+    /// The checks to run, from `reports::report::CHECKS`.
     pub checks: Vec<String>,
     pub check_time_budget_ms: u64,
     pub check_memory_budget_bytes: u64,
@@ -339,10 +340,10 @@ fn build(ctx: &Ctx, f: ScenarioFile, text: &str) -> Result<Scenario, InputError>
     let faults = build_faults(ctx, &f.faults, &selector, &roles, stop, deadline, &mut warnings)?;
     let mut checks: Vec<String> = Vec::new();
     for (i, c) in s.checks.iter().enumerate() {
-        if !CHECK_NAMES.contains(&c.as_str()) {
+        if !CHECKS.contains(&c.as_str()) {
             return Err(ctx
                 .err(&format!("scenario.checks[{i}]"), format!("unknown check `{c}`"))
-                .with_hint(format!("checks: {}", CHECK_NAMES.join(", "))));
+                .with_hint(format!("checks: {}", CHECKS.join(", "))));
         }
         if checks.contains(c) {
             return Err(ctx.err(&format!("scenario.checks[{i}]"), format!("`{c}` is listed twice")));
@@ -489,13 +490,12 @@ fn build_workload(
             Arrivals::ScriptOnly
         }
     };
-    if w.mode != ModeName::Script {
-        if w.keys == 0 || w.keys > MAX_KEYS {
-            return Err(ctx.err("workload.keys", format!("must be between 1 and {MAX_KEYS}, got {}", w.keys)));
-        }
-        if clients.is_empty() {
-            warnings.push("cluster.clients = 0: the workload issues no operations".into());
-        }
+    // Checked in every mode: scripted keys get ids from `keys` up.
+    if w.keys == 0 || w.keys > MAX_KEYS {
+        return Err(ctx.err("workload.keys", format!("must be between 1 and {MAX_KEYS}, got {}", w.keys)));
+    }
+    if w.mode != ModeName::Script && clients.is_empty() {
+        warnings.push("cluster.clients = 0: the workload issues no operations".into());
     }
     let is = |d: KeyDistName| w.key_distribution == d;
     only(
@@ -619,7 +619,7 @@ fn build_workload(
         };
         script.push(ScriptedOp { at: SimTime::from_ms(e.at_ms), client, op: Op { kind, key: key_id, value } });
     }
-    let cfg = WorkloadConfig {
+    let mut cfg = WorkloadConfig {
         clients: if w.mode == ModeName::Script { Vec::new() } else { clients.to_vec() },
         arrivals,
         keys: w.keys,
@@ -632,7 +632,6 @@ fn build_workload(
         stop,
         script,
     };
-    let mut cfg = cfg;
     // Scripted clients must be known to the engine as clients.
     for s in &cfg.script {
         if !cfg.clients.contains(&s.client) {

@@ -2,10 +2,9 @@
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use reports::Verdict;
 use reports::history_io::{self, Format};
-use reports::linear::{Budget, CasRegister, KvMap, Model, ModelKind, Register};
-use reports::ops::{Call, CheckHistory};
-use reports::{CheckResult, Verdict};
+use reports::linear::{Budget, Consistency, ModelKind};
 use scenarios::InputError;
 use scenarios::drivers::PROTOCOLS;
 use scenarios::run::{RunOptions, write_atomic, write_outputs};
@@ -157,10 +156,12 @@ enum Command {
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
-        /// Wall-clock budget; past it the verdict is unknown (exit 3).
+        /// Wall-clock budget of the whole check; past it the verdict is unknown (exit 3).
         #[arg(long, default_value_t = 10_000)]
         time_budget_ms: u64,
-        /// Memory budget of the search.
+        /// Memory budget of each key's search (every key gets all of it, so the
+        /// verdict does not depend on the number of cores; keys searched in
+        /// parallel may together use a multiple of it).
         #[arg(long, default_value_t = 1 << 30)]
         memory_budget_bytes: u64,
         /// How many counterexamples to list.
@@ -286,29 +287,6 @@ fn cmd_run(
     }
 }
 
-fn check_with<M: Model>(
-    h: &CheckHistory,
-    model: &M,
-    consistency: &str,
-    budget: &Budget,
-    max: usize,
-) -> Result<CheckResult, String> {
-    if let Some(op) = h.ops.iter().find(|op| !model.supports(&op.call)) {
-        return Err(format!(
-            "line {}: the {} model has no `{}` operation: use --model {}",
-            op.id,
-            model.name(),
-            op.call.name(),
-            if matches!(op.call, Call::Cas { .. }) { "cas-register or kv" } else { "kv" }
-        ));
-    }
-    Ok(if consistency == "sequential" {
-        reports::sequential::check(h, model, budget, max)
-    } else {
-        reports::linear::check(h, model, budget, max)
-    })
-}
-
 fn cmd_check(
     file: &Path,
     model: &str,
@@ -336,18 +314,15 @@ fn cmd_check(
         }
     };
     let kind = ModelKind::from_name(model).expect("clap restricts --model to known models");
-    let result = match kind {
-        ModelKind::Register => check_with(&history, &Register, consistency, budget, max_examples),
-        ModelKind::CasRegister => check_with(&history, &CasRegister, consistency, budget, max_examples),
-        ModelKind::Kv => check_with(&history, &KvMap, consistency, budget, max_examples),
-    };
-    let result = match result {
-        Ok(r) => r,
-        Err(message) => {
-            eprintln!("error: {shown}:{message}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    };
+    let condition = Consistency::from_name(consistency).expect("clap restricts --consistency to known conditions");
+    if let Some(op) = kind.first_unsupported(&history) {
+        let fits: Vec<&str> = ModelKind::ALL.iter().filter(|k| k.supports(&op.call)).map(|k| k.name()).collect();
+        let err = InputError::new(&shown, format!("the {model} model has no `{}` operation", op.call.name()))
+            .at_line(op.line)
+            .with_hint(format!("use --model {}", fits.join(" or ")));
+        return bad_input(&err);
+    }
+    let result = kind.check(condition, &history, budget, max_examples);
     if json {
         let doc = serde_json::json!({
             "file": shown,
@@ -371,7 +346,7 @@ fn cmd_check(
         for v in &result.violations {
             println!("  - {}", v.message);
         }
-        if let Some(reason) = result.details.get("reason").and_then(|r| r.as_str()) {
+        if let Some(reason) = result.reason() {
             println!("  reason: {reason}");
         }
     }

@@ -3,7 +3,7 @@
 use crate::drivers::Protocol;
 use crate::expect;
 use crate::load::Scenario;
-use protocols::directory_kv;
+use protocols::{directory_kv, quorum};
 use reports::convert::from_sim;
 use reports::history_io;
 use reports::linear::Budget;
@@ -66,6 +66,21 @@ pub fn run(scn: &Scenario, opts: &RunOptions) -> RunOutput {
                 // directory that is down at the end cannot say.
                 (sim.status(directory_kv::DIRECTORY) != NodeStatus::Down)
                     .then(|| FinalState { replicas: directory_kv::final_replicas(sim.actors()) })
+            },
+        ),
+        Protocol::Quorum(p) => run_with(
+            scn,
+            seed,
+            opts,
+            quorum::build(p, scn.servers, scn.clients),
+            |nodes| serde_json::to_value(quorum::report(nodes)).unwrap_or_default(),
+            |sim| {
+                // A server that is down at the end has dropped its copies
+                // from memory, so the final state is known only when every
+                // server is up (the default final heal restarts them).
+                (0..scn.servers)
+                    .all(|i| sim.status(quorum::server_id(i)) != NodeStatus::Down)
+                    .then(|| FinalState { replicas: quorum::final_replicas(sim.actors(), scn.servers, p) })
             },
         ),
     }

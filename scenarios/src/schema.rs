@@ -59,11 +59,10 @@ pub struct ScenarioSection {
     pub check_memory_budget_bytes: u64,
 }
 
-/// Every check a scenario can name, in the order reports list them.
-pub const CHECK_NAMES: [&str; 5] = ["linearizable", "sequential", "stale_reads", "lost_writes", "convergence"];
-
+/// The checks a scenario runs unless it says: `reports::report::DEFAULT_CHECKS`
+/// (every check it may name is in `reports::report::CHECKS`).
 fn default_checks() -> Vec<String> {
-    ["linearizable", "stale_reads", "lost_writes", "convergence"].iter().map(|s| s.to_string()).collect()
+    reports::report::DEFAULT_CHECKS.iter().map(|s| s.to_string()).collect()
 }
 fn default_check_time_budget_ms() -> u64 {
     10_000

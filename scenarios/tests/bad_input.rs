@@ -314,6 +314,28 @@ fn cases() -> Vec<Case> {
         ),
         case("zero keys", head("[workload]\nkeys = 0\n"), Is("workload.keys"), Some(7), &["between 1 and"]),
         case(
+            // Scripted keys get ids from `keys` up; script mode did not check
+            // it (see also a_huge_key_space_in_script_mode_is_an_error_not_a_panic).
+            "huge keys in script mode",
+            head(
+                "[workload]\nmode = \"script\"\nkeys = 9223372036854775807\n\n\
+                 [[workload.script]]\nat_ms = 1\nclient = \"c1\"\nop = \"put\"\nkey = \"x\"\n\n\
+                 [[workload.script]]\nat_ms = 2\nclient = \"c1\"\nop = \"get\"\nkey = \"y\"\n",
+            ),
+            Is("workload.keys"),
+            Some(8),
+            &["between 1 and"],
+        ),
+        case(
+            "zero keys in script mode",
+            head(
+                "[workload]\nmode = \"script\"\nkeys = 0\n\n[[workload.script]]\nat_ms = 1\nclient = \"c1\"\nop = \"get\"\nkey = \"x\"\n",
+            ),
+            Is("workload.keys"),
+            Some(8),
+            &["between 1 and"],
+        ),
+        case(
             "start_ms after duration",
             head("[workload]\nstart_ms = 100\n"),
             Is("workload.start_ms"),
@@ -621,4 +643,18 @@ fn set_indexing_a_missing_list_says_it_is_missing() {
             || e.message.contains("0 entries"),
         "misleading: {e}"
     );
+}
+
+#[test]
+fn a_huge_key_space_in_script_mode_is_an_error_not_a_panic() {
+    // The reviewer's repro: `w.keys + scripted keys` overflowed a u64 (a
+    // panic in debug builds) because script mode did not check `keys`.
+    let text = head(
+        "[workload]\nmode = \"script\"\nkeys = 18446744073709551615\n\n\
+         [[workload.script]]\nat_ms = 1\nclient = \"c1\"\nop = \"put\"\nkey = \"x\"\n\n\
+         [[workload.script]]\nat_ms = 2\nclient = \"c1\"\nop = \"get\"\nkey = \"y\"\n",
+    );
+    let e = load_str(FILE, &text, &[]).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("workload.keys"), "{e}");
+    assert!(e.message.contains("between 1 and"), "{e}");
 }

@@ -553,8 +553,17 @@ fn check_rechecks_a_runs_history_in_both_formats() {
 #[test]
 fn check_rejects_bad_histories_with_their_line() {
     let dir = scratch("check-input");
-    let cases: [(&str, &str, &[&str], &str); 4] = [
+    let cases: [(&str, &str, &[&str], &str); 5] = [
         ("malformed.jsonl", "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}\n{oops\n", &[], ":2"),
+        // An op id is not a line: the cas with op id 77 is on line 2.
+        (
+            "cas-op-id.jsonl",
+            "{\"op\":5,\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":1}\n\
+             {\"op\":77,\"process\":0,\"type\":\"invoke\",\"f\":\"cas\",\"value\":[1,2]}\n\
+             {\"op\":77,\"process\":0,\"type\":\"ok\",\"f\":\"cas\",\"value\":[1,2]}\n",
+            &["--model", "register"],
+            "cas-op-id.jsonl:2: the register model has no `cas` operation\n  hint: use --model cas-register or kv",
+        ),
         ("orphan.jsonl", "{\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"value\":1}\n", &[], ":1"),
         (
             "cas.edn",

@@ -2,18 +2,17 @@
 //! cargo does.
 //!
 //! - `ci`: what CI runs (`.ci/run`): formatting, clippy, tests, catalog.
-//! - `catalog [--release]`: run every scenario under `scenarios/catalog`
-//!   and `scenarios/labs`, print one line per scenario, fail if any misses
-//!   its `[expect]`.
+//! - `catalog`: run every scenario under `scenarios/catalog` and
+//!   `scenarios/labs` in-process (through the `scenarios` library, with its
+//!   own seed), print one line per scenario, fail if any misses its
+//!   `[expect]`.
+//! - `golden [--check]`: write (or, with `--check`, compare against)
+//!   `scenarios/golden/trace-hashes.txt`, the trace hash of every such
+//!   scenario for seeds 1, 2 and 3. `cargo test` runs the check too.
 //! - `bench`: the engine benchmark (`cargo bench -p sim-core`).
 
-use scenarios::catalog::scenario_files;
-use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace root").to_path_buf()
-}
+use xtask::root;
 
 fn cargo(args: &[&str]) -> bool {
     eprintln!("$ cargo {}", args.join(" "));
@@ -24,41 +23,43 @@ fn cargo(args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn catalog() -> bool {
-    if !cargo(&["build", "--release", "--bin", "dsim"]) {
-        return false;
-    }
-    let dsim = root().join("target/release/dsim");
-    let mut files = scenario_files(&root().join("scenarios/catalog"));
-    files.extend(scenario_files(&root().join("scenarios/labs")));
-    let (mut passed, mut failed) = (0, 0);
-    for f in &files {
-        let ok = Command::new(&dsim)
-            .arg("run")
-            .arg(f)
-            .arg("--quiet")
-            .current_dir(root())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            passed += 1;
-        } else {
-            failed += 1;
-            eprintln!("FAILED: {}", f.display());
+fn golden(check: bool) -> bool {
+    if check {
+        match xtask::check_golden(&root()) {
+            Ok(()) => {
+                println!("golden: every trace hash matches {}", xtask::GOLDEN_FILE);
+                true
+            }
+            Err(m) => {
+                eprintln!("golden: {m}");
+                false
+            }
+        }
+    } else {
+        match xtask::write_golden(&root()) {
+            Ok(path) => {
+                println!("golden: wrote {}", path.display());
+                true
+            }
+            Err(e) => {
+                eprintln!("golden: cannot write {}: {e}", xtask::GOLDEN_FILE);
+                false
+            }
         }
     }
-    println!("catalog: {passed} passed, {failed} failed");
-    failed == 0
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let ok = match args.first().map(String::as_str) {
-        Some("ci") => Command::new("bash").arg(root().join(".ci/run")).status().is_ok_and(|s| s.success()),
-        Some("catalog") => catalog(),
-        Some("bench") => cargo(&["bench", "-p", "sim-core", "--bench", "engine"]),
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let ok = match args.as_slice() {
+        ["ci"] => Command::new("bash").arg(root().join(".ci/run")).status().is_ok_and(|s| s.success()),
+        ["catalog"] => xtask::catalog(&root()),
+        ["golden"] => golden(false),
+        ["golden", "--check"] => golden(true),
+        ["bench"] => cargo(&["bench", "-p", "sim-core", "--bench", "engine"]),
         _ => {
-            eprintln!("usage: cargo xtask <ci | catalog | bench>");
+            eprintln!("usage: cargo xtask <ci | catalog | golden [--check] | bench>");
             return ExitCode::from(2);
         }
     };

@@ -80,7 +80,8 @@
 //!   with it, each with why it cannot come next). The brute-force checker in
 //!   [`brute`] cross-checks this on thousands of small histories in tests.
 //! - Deterministic: the same history gives the same result with any number
-//!   of threads, unless a budget runs out.
+//!   of threads (each key's search gets the whole memory budget), unless
+//!   the time budget runs out.
 //! - Bounded: each check has a time and a memory budget; a key that exceeds
 //!   them is `unknown` with the reason, and the check returns promptly.
 //!
@@ -100,8 +101,10 @@
 //! - The counterexample is the deepest point of one search order, not a
 //!   minimal unsatisfiable core.
 //! - The memory budget is an estimate (cache entries, their words, the
-//!   hash index and model-reported heap bytes); it is divided evenly
-//!   between the worker threads.
+//!   hash index and model-reported heap bytes) and applies to each key's
+//!   search on its own, whatever the number of threads (so a verdict does
+//!   not depend on the machine's cores); with `threads` keys searched at
+//!   once, the check may hold up to `threads` times the budget.
 //!
 //! ## References
 //!
@@ -124,9 +127,11 @@ pub mod synth;
 pub use explain::{Counterexample, StuckOp};
 pub use model::{CasRegister, KvMap, KvState, Model, Register, UNREAD};
 
+pub use crate::budget::Budget;
+use crate::budget::Stopwatch;
 use crate::check::{CheckResult, Verdict, Violation};
-use crate::ops::CheckHistory;
-use search::{KeyOutcome, KeyVerdict, Limits, Stopwatch};
+use crate::ops::{COp, Call, CheckHistory};
+use search::{KeyOutcome, KeyVerdict, Limits};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -161,33 +166,111 @@ impl ModelKind {
     }
 }
 
-/// What one check may spend.
-#[derive(Clone, Debug)]
-pub struct Budget {
-    /// Wall-clock time for the whole check.
-    pub time_ms: u64,
-    /// Estimated memory of the search caches, shared by the worker threads.
-    pub memory_bytes: u64,
-    /// Worker threads (keys are checked in parallel); 0 counts as 1.
-    pub threads: usize,
+/// Runs `$body` with `$m` bound to the built-in model of `$kind`.
+macro_rules! with_model {
+    ($kind:expr, $m:ident => $body:expr) => {
+        match $kind {
+            ModelKind::Register => {
+                let $m = &Register;
+                $body
+            }
+            ModelKind::CasRegister => {
+                let $m = &CasRegister;
+                $body
+            }
+            ModelKind::Kv => {
+                let $m = &KvMap;
+                $body
+            }
+        }
+    };
 }
 
-impl Default for Budget {
-    fn default() -> Budget {
-        Budget {
-            time_ms: 10_000,
-            memory_bytes: 1 << 30,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+impl ModelKind {
+    /// Whether the model has an operation for `call`.
+    pub fn supports(self, call: &Call) -> bool {
+        with_model!(self, m => m.supports(call))
+    }
+
+    /// The first operation of `h` the model has no operation for, if any.
+    pub fn first_unsupported(self, h: &CheckHistory) -> Option<&COp> {
+        with_model!(self, m => first_unsupported(h, m))
+    }
+
+    /// Checks `h` for `consistency` against this model.
+    pub fn check(
+        self,
+        consistency: Consistency,
+        h: &CheckHistory,
+        budget: &Budget,
+        max_examples: usize,
+    ) -> CheckResult {
+        with_model!(self, m => consistency.check(h, m, budget, max_examples))
+    }
+}
+
+/// The consistency conditions the model-based checks decide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consistency {
+    /// Real-time order (the `linearizable` check).
+    Linearizable,
+    /// Each process's own order (the `sequential` check).
+    Sequential,
+}
+
+impl Consistency {
+    pub const ALL: [Consistency; 2] = [Consistency::Linearizable, Consistency::Sequential];
+
+    /// The condition's name, which is also its check's name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Consistency::Linearizable => CHECK_NAME,
+            Consistency::Sequential => crate::sequential::CHECK_NAME,
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Consistency> {
+        Consistency::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// Checks `h` for this condition against any model.
+    pub fn check<M: Model>(self, h: &CheckHistory, model: &M, budget: &Budget, max_examples: usize) -> CheckResult {
+        match self {
+            Consistency::Linearizable => check(h, model, budget, max_examples),
+            Consistency::Sequential => crate::sequential::check(h, model, budget, max_examples),
         }
     }
 }
 
-/// Checks `h` against the built-in model `kind`.
+/// Checks `h` for linearizability against the built-in model `kind`.
 pub fn check_kind(h: &CheckHistory, kind: ModelKind, budget: &Budget, max_examples: usize) -> CheckResult {
-    match kind {
-        ModelKind::Register => check(h, &Register, budget, max_examples),
-        ModelKind::CasRegister => check(h, &CasRegister, budget, max_examples),
-        ModelKind::Kv => check(h, &KvMap, budget, max_examples),
+    kind.check(Consistency::Linearizable, h, budget, max_examples)
+}
+
+/// The first operation of `h` that `model` does not support, if any. Both
+/// model-based checks answer `unknown` for such a history (see
+/// [`unsupported_result`]); `dsim check` rejects it as bad input.
+pub fn first_unsupported<'a, M: Model>(h: &'a CheckHistory, model: &M) -> Option<&'a COp> {
+    h.ops.iter().find(|op| !model.supports(&op.call))
+}
+
+/// The `unknown` result of check `name` on a history with an operation
+/// (`op`) that `model` does not support.
+pub(crate) fn unsupported_result<M: Model>(name: &'static str, h: &CheckHistory, model: &M, op: &COp) -> CheckResult {
+    let reason = format!(
+        "the {} model does not support {} ({} by {} on key {})",
+        model.name(),
+        op.call.name(),
+        h.op_name(op),
+        h.processes.get(op.process).map_or("?", String::as_str),
+        h.key_name(op.key),
+    );
+    CheckResult {
+        name,
+        verdict: Verdict::Unknown,
+        violation_count: 0,
+        violations: Vec::new(),
+        details: json!({ "model": model.name(), "reason": reason }),
     }
 }
 
@@ -206,23 +289,8 @@ pub fn check_explained<M: Model>(
     max_examples: usize,
 ) -> (CheckResult, Vec<Counterexample>) {
     let clock = Stopwatch::start();
-    if let Some(op) = h.ops.iter().find(|op| !model.supports(&op.call)) {
-        let reason = format!(
-            "the {} model does not support {} (op {} by {} on key {})",
-            model.name(),
-            op.call.name(),
-            op.id,
-            h.processes.get(op.process).map_or("?", String::as_str),
-            h.key_name(op.key),
-        );
-        let result = CheckResult {
-            name: CHECK_NAME,
-            verdict: Verdict::Unknown,
-            violation_count: 0,
-            violations: Vec::new(),
-            details: json!({ "model": model.name(), "reason": reason }),
-        };
-        return (result, Vec::new());
+    if let Some(op) = first_unsupported(h, model) {
+        return (unsupported_result(CHECK_NAME, h, model, op), Vec::new());
     }
 
     let mut by_key: BTreeMap<Option<usize>, Vec<usize>> = BTreeMap::new();
@@ -235,12 +303,7 @@ pub fn check_explained<M: Model>(
 
     let workers = budget.threads.clamp(1, parts.len().max(1));
     let stop = AtomicBool::new(false);
-    let limits = Limits {
-        clock: &clock,
-        time_ms: budget.time_ms,
-        memory_bytes: budget.memory_bytes / workers as u64,
-        stop: &stop,
-    };
+    let limits = Limits { clock: &clock, time_ms: budget.time_ms, memory_bytes: budget.memory_bytes, stop: &stop };
     let next = AtomicUsize::new(0);
     let worker = || {
         let mut done = Vec::new();
@@ -278,6 +341,23 @@ pub fn check_explained<M: Model>(
     results.sort_by_key(|(pi, _)| *pi);
     assert_eq!(results.len(), parts.len(), "every key gets exactly one outcome");
     assemble(h, model, &parts, results, max_examples)
+}
+
+/// Whether the operations `indices` (into `h.ops`, all of one key) are
+/// linearizable, decided within `budget` on `clock`; false if they are not
+/// or the budget ran out. (The sequential-consistency check uses this as a
+/// shortcut: a linearizable key is sequentially consistent.)
+pub(crate) fn key_is_linearizable<M: Model>(
+    h: &CheckHistory,
+    model: &M,
+    indices: &[usize],
+    budget: &Budget,
+    clock: &Stopwatch,
+) -> bool {
+    let stop = AtomicBool::new(false);
+    let limits = Limits { clock, time_ms: budget.time_ms, memory_bytes: budget.memory_bytes, stop: &stop };
+    let key = indices.first().map_or("-", |&i| h.key_name(h.ops[i].key));
+    matches!(search::search(h, model, indices, key, &limits).verdict, KeyVerdict::Pass)
 }
 
 fn assemble<M: Model>(

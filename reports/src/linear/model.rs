@@ -400,6 +400,7 @@ mod tests {
     fn op(call: Call, ret: Ret, status: Status) -> COp {
         COp {
             id: 0,
+            line: None,
             process: 0,
             key: None,
             call,

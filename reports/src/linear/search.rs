@@ -3,6 +3,7 @@
 //! visited (linearized set, state) configurations.
 
 use super::model::{Model, UNREAD};
+use crate::budget::Stopwatch;
 use crate::ops::{COp, Call, CheckHistory, NIL, Ret, Status, Val};
 use sim_core::trace::TraceHasher;
 use std::collections::BTreeMap;
@@ -21,28 +22,11 @@ const STUCK_MAX: usize = 16;
 /// How far the pending calls are scanned when recording a counterexample.
 const PENDING_SCAN_MAX: usize = 256;
 
-/// Wall-clock stopwatch for the time budget. The checker runs after a
-/// simulation has ended and its timing never feeds back into one, so the
-/// wall clock is allowed here (and only here).
-#[allow(clippy::disallowed_types)]
-pub(crate) struct Stopwatch(std::time::Instant);
-
-impl Stopwatch {
-    #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
-    pub(crate) fn start() -> Stopwatch {
-        Stopwatch(std::time::Instant::now())
-    }
-
-    pub(crate) fn elapsed_ms(&self) -> u64 {
-        u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-}
-
 /// The budget one key's search runs under.
 pub(crate) struct Limits<'a> {
     pub clock: &'a Stopwatch,
     pub time_ms: u64,
-    /// This key's share of the memory budget.
+    /// The memory budget of this key's search (each key gets all of it).
     pub memory_bytes: u64,
     /// Set by whichever search runs out of time first; the others stop too.
     pub stop: &'a AtomicBool,
@@ -1038,6 +1022,7 @@ mod tests {
         let status = if complete.is_some() { Status::Ok } else { Status::Unknown };
         COp {
             id,
+            line: None,
             process: id,
             key: None,
             call,

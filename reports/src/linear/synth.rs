@@ -203,6 +203,7 @@ pub fn sequential(cfg: &GenConfig) -> CheckHistory {
             let (key, call, ret, status) = o.expect("every slot was executed");
             COp {
                 id: i,
+                line: None,
                 process: s.process,
                 key: Some(key),
                 call,
