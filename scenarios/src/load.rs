@@ -332,12 +332,23 @@ fn build(ctx: &Ctx, f: ScenarioFile, text: &str) -> Result<Scenario, InputError>
 
     let net = build_network(ctx, &f.network, &selector, n)?;
     let stop = SimTime::from_ms(s.duration_ms);
-    let deadline = stop.after(sim_core::ms(s.drain_ms.max(s.quiesce_ms)));
+    // Pending operations get `drain_ms` after the workload stops; the quiet
+    // period comes on top, so a run that drains late still quiesces fully.
+    let deadline = stop.after(sim_core::ms(s.drain_ms)).after(sim_core::ms(s.quiesce_ms));
     let client_ids: Vec<NodeId> = (0..n as u32).map(NodeId).filter(|id| roles[id.index()] == "client").collect();
     let info = drivers::info(protocol.name()).expect("a loaded protocol is registered");
     let (workload, key_names, value_names) =
         build_workload(ctx, &f.workload, &selector, &client_ids, info.ops, stop, &mut warnings)?;
     let faults = build_faults(ctx, &f.faults, &selector, &roles, stop, deadline, &mut warnings)?;
+    for (i, e) in workload.script.iter().enumerate() {
+        if e.at > deadline {
+            warnings.push(format!(
+                "workload.script[{i}] at {} ms is after the run's end ({} ms) and never runs",
+                e.at.as_ms_f64(),
+                deadline.as_ms_f64()
+            ));
+        }
+    }
     let mut checks: Vec<String> = Vec::new();
     for (i, c) in s.checks.iter().enumerate() {
         if !CHECKS.contains(&c.as_str()) {

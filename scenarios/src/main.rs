@@ -53,7 +53,7 @@ enum Command {
         /// Print the JSON report on stdout instead of the text summary.
         #[arg(long)]
         json: bool,
-        /// Write report.json, report.txt and history.jsonl into this directory.
+        /// Write report.json, report.txt, history.jsonl and history.edn into this directory.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// Also record every event and write trace.jsonl (needs --out).

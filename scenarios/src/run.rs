@@ -149,9 +149,18 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     result
 }
 
-/// Writes report.json, report.txt, history.jsonl (and trace.jsonl) under `dir`.
+/// Writes report.json, report.txt, history.jsonl, history.edn and, if the
+/// trace was recorded, trace.jsonl under `dir` (removing a stale one).
 pub fn write_outputs(dir: &Path, out: &RunOutput) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
+    // A trace from an earlier run in the same directory would sit beside
+    // this run's reports as if it belonged to them.
+    if out.trace.is_none() {
+        match std::fs::remove_file(dir.join("trace.jsonl")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
     let mut written = Vec::new();
     let mut put = |name: &str, data: &[u8]| -> std::io::Result<()> {
         let p = dir.join(name);
