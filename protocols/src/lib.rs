@@ -7,5 +7,6 @@
 //! wall clock and draw randomness only from their node's own stream, so a
 //! seed reproduces a run exactly.
 
+pub mod chord;
 pub mod directory_kv;
 pub mod quorum;

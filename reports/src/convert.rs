@@ -35,9 +35,12 @@ pub fn from_sim(history: &History, labels: &Labels) -> CheckHistory {
     let ops = history
         .ops
         .iter()
+        // A lookup names a node, not a value: the register and kv models
+        // have nothing to say about it.
+        .filter(|r| r.op.kind != OpKind::Lookup)
         .map(|r| {
             let call = match r.op.kind {
-                OpKind::Get => Call::Read,
+                OpKind::Get | OpKind::Lookup => Call::Read,
                 OpKind::Put => Call::Write(r.op.value.map_or(NIL, |v| values.get(v.id))),
             };
             let status = match r.status.unwrap_or(OpStatus::Unknown) {

@@ -23,13 +23,7 @@ pub fn render(r: &RunReport) -> String {
     let _ = writeln!(w, "protocol   {}", r.protocol);
     let _ = writeln!(w, "seed       {}", r.seed);
     let _ = writeln!(w, "trace hash {}", r.trace_hash);
-    let _ = writeln!(
-        w,
-        "simulated  {:.3} ms, {} events, ended: {}",
-        r.sim_time_ms,
-        r.events,
-        serde_json::to_value(r.end_reason).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
-    );
+    let _ = writeln!(w, "simulated  {:.3} ms, {} events, ended: {}", r.sim_time_ms, r.events, r.end_reason.describe());
     for warning in &r.warnings {
         let _ = writeln!(w, "warning    {warning}");
     }

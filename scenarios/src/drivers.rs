@@ -5,7 +5,7 @@
 use crate::error::InputError;
 use crate::locate::Locator;
 use crate::schema::ParamsOnly;
-use protocols::{directory_kv, quorum};
+use protocols::{chord, directory_kv, quorum};
 use serde::de::DeserializeOwned;
 use sim_core::{NodeSpec, OpKind};
 
@@ -35,6 +35,13 @@ pub const PROTOCOLS: &[ProtocolInfo] = &[
         ops: quorum::OPS,
         params: quorum::PARAM_DOCS,
     },
+    ProtocolInfo {
+        name: "chord",
+        summary: chord::SUMMARY,
+        nodes_are: "initial ring members `n1`..`nN` (role `chord`; `params.spare_nodes` more join later)",
+        ops: chord::OPS,
+        params: chord::PARAM_DOCS,
+    },
 ];
 
 pub fn info(name: &str) -> Option<&'static ProtocolInfo> {
@@ -46,6 +53,7 @@ pub fn info(name: &str) -> Option<&'static ProtocolInfo> {
 pub enum Protocol {
     DirectoryKv(directory_kv::Params),
     Quorum(quorum::Params),
+    Chord(chord::Params),
 }
 
 impl Protocol {
@@ -53,6 +61,7 @@ impl Protocol {
         match self {
             Protocol::DirectoryKv(_) => "directory_kv",
             Protocol::Quorum(_) => "quorum",
+            Protocol::Chord(_) => "chord",
         }
     }
 
@@ -86,6 +95,16 @@ impl Protocol {
                 })?;
                 Ok((Protocol::Quorum(p), warnings))
             }
+            "chord" => {
+                let p: chord::Params = parse_params(file, text, locator)?;
+                let warnings = p.validate(servers).map_err(|e| {
+                    let key = format!("params.{}", e.key);
+                    InputError::new(file, e.message)
+                        .at_line(locator.line_of(&key).or(locator.line_of("params")))
+                        .at_key(key)
+                })?;
+                Ok((Protocol::Chord(p), warnings))
+            }
             other => {
                 let known: Vec<&str> = PROTOCOLS.iter().map(|p| p.name).collect();
                 Err(InputError::new(file, format!("unknown protocol `{other}`"))
@@ -101,6 +120,7 @@ impl Protocol {
         match self {
             Protocol::DirectoryKv(p) => names_and_roles(directory_kv::build(p, servers, clients)),
             Protocol::Quorum(p) => names_and_roles(quorum::build(p, servers, clients)),
+            Protocol::Chord(p) => names_and_roles(chord::build(p, servers, clients)),
         }
     }
 
@@ -109,6 +129,7 @@ impl Protocol {
         let value = match self {
             Protocol::DirectoryKv(_) => serde_json::to_value(directory_kv::DirectoryCounters::default()),
             Protocol::Quorum(_) => serde_json::to_value(quorum::QuorumCounters::default()),
+            Protocol::Chord(_) => serde_json::to_value(chord::ChordCounters::default()),
         };
         value
             .ok()

@@ -14,7 +14,7 @@ use sim_core::net::{LinkRule, NetConfig, Nic, NodeSet};
 use sim_core::time::MAX_DURATION_MS;
 use sim_core::workload::MAX_VALUE_SIZE_BYTES;
 use sim_core::workload::{Arrivals, KeyDist, ScriptedOp, WorkloadConfig};
-use sim_core::{Dist, Limits, NodeId, Op, OpKind, SimTime, Value};
+use sim_core::{Dist, Limits, NodeId, Op, OpKind, ResourceLimits, SimTime, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -50,6 +50,10 @@ pub struct Scenario {
     pub workload: WorkloadConfig,
     pub faults: FaultPlan,
     pub limits: Limits,
+    /// Memory caps of a run.
+    pub resources: ResourceLimits,
+    /// Wall-clock budget of a run, if any.
+    pub wall_clock_budget_ms: Option<u64>,
     pub max_examples: usize,
     /// The checks to run, from `reports::report::CHECKS`.
     pub checks: Vec<String>,
@@ -303,8 +307,17 @@ fn build(ctx: &Ctx, f: ScenarioFile, text: &str) -> Result<Scenario, InputError>
     duration_ms(ctx, "scenario.duration_ms", s.duration_ms)?;
     duration_ms(ctx, "scenario.quiesce_ms", s.quiesce_ms)?;
     duration_ms(ctx, "scenario.drain_ms", s.drain_ms)?;
-    if s.max_events == 0 {
-        return Err(ctx.err("scenario.max_events", "must be positive"));
+    for (key, v) in [
+        ("scenario.max_events", s.max_events),
+        ("scenario.max_pending_events", s.max_pending_events),
+        ("scenario.max_history_ops", s.max_history_ops),
+    ] {
+        if v == 0 {
+            return Err(ctx.err(key, "must be positive"));
+        }
+    }
+    if s.wall_clock_budget_ms == Some(0) {
+        return Err(ctx.err("scenario.wall_clock_budget_ms", "must be positive; leave it out for no limit"));
     }
     let c = &f.cluster;
     if c.nodes == 0 || c.nodes > MAX_NODES {
@@ -389,6 +402,8 @@ fn build(ctx: &Ctx, f: ScenarioFile, text: &str) -> Result<Scenario, InputError>
         workload,
         faults,
         limits: Limits { quiesce_ns: sim_core::ms(s.quiesce_ms), deadline, max_events: s.max_events },
+        resources: ResourceLimits { max_pending_events: s.max_pending_events, max_history_ops: s.max_history_ops },
+        wall_clock_budget_ms: s.wall_clock_budget_ms,
         max_examples: s.max_examples,
         checks,
         check_time_budget_ms: s.check_time_budget_ms,
@@ -621,9 +636,9 @@ fn build_workload(
                 value_names.insert(id, e.value.clone().unwrap_or_else(|| format!("v{id}")));
                 Some(Value { id, size_bytes: e.size_bytes.unwrap_or(default_size) })
             }
-            OpKind::Get => {
+            OpKind::Get | OpKind::Lookup => {
                 if e.value.is_some() || e.size_bytes.is_some() {
-                    return Err(ctx.err(&format!("{key}.value"), "a get takes no value"));
+                    return Err(ctx.err(&format!("{key}.value"), format!("a {} takes no value", kind.name())));
                 }
                 None
             }

@@ -21,6 +21,8 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_BAD_INPUT: u8 = 2;
 /// Exit code of `dsim check` when the checker ran out of budget.
 const EXIT_UNKNOWN: u8 = 3;
+/// Exit code of a sweep stopped by Ctrl-C (128 + SIGINT, as shells use).
+const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Parser)]
 #[command(
@@ -398,8 +400,12 @@ fn cmd_sweep(
             .expect("a valid progress template"),
     );
     bar.set_message("0 failed");
+    // Ctrl-C stops starting seeds; the runs in progress finish and the
+    // summary covers what ran. A second Ctrl-C is not caught again.
+    let _ = ctrlc::set_handler(|| sweep::INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed));
     let summary = sweep::sweep(&scn, seeds, opts, &bar);
     bar.finish_and_clear();
+    let interrupted = sweep::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed);
     let doc = match serde_json::to_string_pretty(&summary) {
         Ok(d) => d,
         Err(e) => return usage(format!("cannot encode the summary: {e}")),
@@ -432,6 +438,10 @@ fn cmd_sweep(
                 opts.jobs
             );
         }
+    }
+    if interrupted {
+        eprintln!("interrupted: {} of {} seeds ran; the summary covers those", summary.runs_total, seeds.len());
+        return ExitCode::from(EXIT_INTERRUPTED);
     }
     ExitCode::from(if summary.any_failed() { EXIT_FAILED } else { EXIT_OK })
 }

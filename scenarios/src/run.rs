@@ -3,7 +3,7 @@
 use crate::drivers::Protocol;
 use crate::expect;
 use crate::load::Scenario;
-use protocols::{directory_kv, quorum};
+use protocols::{chord, directory_kv, quorum};
 use reports::convert::from_sim;
 use reports::history_io;
 use reports::linear::Budget;
@@ -60,7 +60,7 @@ pub fn run(scn: &Scenario, opts: &RunOptions) -> RunOutput {
             seed,
             opts,
             directory_kv::build(p, scn.servers, scn.clients),
-            |nodes| serde_json::to_value(directory_kv::report(nodes)).unwrap_or_default(),
+            |sim| serde_json::to_value(directory_kv::report(sim.actors())).unwrap_or_default(),
             |sim| {
                 // The directory's placements say which copies are replicas; a
                 // directory that is down at the end cannot say.
@@ -73,7 +73,7 @@ pub fn run(scn: &Scenario, opts: &RunOptions) -> RunOutput {
             seed,
             opts,
             quorum::build(p, scn.servers, scn.clients),
-            |nodes| serde_json::to_value(quorum::report(nodes)).unwrap_or_default(),
+            |sim| serde_json::to_value(quorum::report(sim.actors())).unwrap_or_default(),
             |sim| {
                 // A server that is down at the end has dropped its copies
                 // from memory, so the final state is known only when every
@@ -83,6 +83,39 @@ pub fn run(scn: &Scenario, opts: &RunOptions) -> RunOutput {
                     .then(|| FinalState { replicas: quorum::final_replicas(sim.actors(), scn.servers, p) })
             },
         ),
+        Protocol::Chord(p) => run_with(
+            scn,
+            seed,
+            opts,
+            chord::build(p, scn.servers, scn.clients),
+            // Lookups are judged against the true ring, which needs the
+            // crashes and restarts of the fault log.
+            |sim| {
+                let keys = sim.workload().keys;
+                serde_json::to_value(chord::report(sim.actors(), sim.fault_log(), keys, p)).unwrap_or_default()
+            },
+            // The replicas of each key in the final ring: nodes that are
+            // down or outside it hold nothing that counts.
+            |sim| Some(FinalState { replicas: chord::final_replicas(sim.actors(), p) }),
+        ),
+    }
+}
+
+/// Runs to the end, or until `budget_ms` of wall-clock time has passed
+/// (then the run ends with `EndReason::WallClock` and its report is still
+/// complete for what ran). The clock is read between slices of events, never
+/// inside the simulation, so a run that fits its budget is unaffected by it.
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)]
+fn run_within<A: Actor>(sim: &mut Sim<A>, budget_ms: Option<u64>) -> sim_core::RunSummary {
+    let Some(budget_ms) = budget_ms else { return sim.run() };
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(summary) = sim.run_for(1 << 16) {
+            return summary;
+        }
+        if started.elapsed().as_millis() as u64 >= budget_ms {
+            return sim.stop(sim_core::EndReason::WallClock);
+        }
     }
 }
 
@@ -91,7 +124,7 @@ fn run_with<A: Actor>(
     seed: u64,
     opts: &RunOptions,
     nodes: Vec<NodeSpec<A>>,
-    details: impl Fn(&[A]) -> serde_json::Value,
+    details: impl Fn(&Sim<A>) -> serde_json::Value,
     final_state: impl Fn(&Sim<A>) -> Option<FinalState>,
 ) -> RunOutput {
     let cfg = SimConfig {
@@ -103,7 +136,8 @@ fn run_with<A: Actor>(
         record_trace: opts.record_trace,
     };
     let mut sim = Sim::new(cfg, nodes);
-    let summary = sim.run();
+    sim.set_resource_limits(scn.resources);
+    let summary = run_within(&mut sim, scn.wall_clock_budget_ms);
     let meta = RunMeta {
         scenario: scn.name.clone(),
         protocol: scn.protocol.name().to_string(),
@@ -125,7 +159,7 @@ fn run_with<A: Actor>(
     let history = from_sim(sim.history(), &labels);
     let final_state = final_state(&sim);
     let inputs = CheckInputs { history: &history, final_state: final_state.as_ref() };
-    let mut report = RunReport::collect(&sim, &summary, meta, details(sim.actors()), &inputs);
+    let mut report = RunReport::collect(&sim, &summary, meta, details(&sim), &inputs);
     report.expectations = expect::evaluate(&scn.expectations, &report);
     RunOutput { report, history, trace: sim.trace().map(<[TraceEvent]>::to_vec), names: sim.names().to_vec() }
 }

@@ -45,6 +45,14 @@ pub struct ScenarioSection {
     pub drain_ms: u64,
     #[serde(default = "default_max_events")]
     pub max_events: u64,
+    /// Most events pending at once (messages in flight, timers).
+    #[serde(default = "default_max_pending_events")]
+    pub max_pending_events: u64,
+    /// Most operations the history may hold.
+    #[serde(default = "default_max_history_ops")]
+    pub max_history_ops: u64,
+    /// Wall-clock time a run may take; absent = no limit.
+    pub wall_clock_budget_ms: Option<u64>,
     /// How many example violations each check lists.
     #[serde(default = "default_max_examples")]
     pub max_examples: usize,
@@ -79,6 +87,12 @@ fn default_drain_ms() -> u64 {
 }
 fn default_max_events() -> u64 {
     100_000_000
+}
+fn default_max_pending_events() -> u64 {
+    10_000_000
+}
+fn default_max_history_ops() -> u64 {
+    10_000_000
 }
 fn default_max_examples() -> usize {
     10

@@ -154,6 +154,10 @@ pub struct SweepOptions {
     pub check_determinism: bool,
 }
 
+/// Set by Ctrl-C during a sweep: no new seed starts, runs in progress
+/// finish, and the summary covers what ran.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
 /// Describes the first event where two traces of the same seed differ.
 fn first_divergence(a: &[TraceEvent], b: &[TraceEvent], names: &[String]) -> String {
     let show = |e: &TraceEvent| {
@@ -296,7 +300,7 @@ fn run_all(
             s.spawn(|| {
                 IN_SWEEP.with(|w| w.set(true));
                 loop {
-                    if stop.load(Ordering::Relaxed) {
+                    if stop.load(Ordering::Relaxed) || INTERRUPTED.load(Ordering::Relaxed) {
                         break;
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -411,7 +415,7 @@ pub fn render(s: &SweepSummary, max_failures: usize) -> String {
         s.limit,
         if s.nondeterministic > 0 { format!(", {} nondeterministic", s.nondeterministic) } else { String::new() },
         if s.crashed > 0 { format!(", {} crashed", s.crashed) } else { String::new() },
-        if s.skipped > 0 { format!(", {} skipped (--fail-fast)", s.skipped) } else { String::new() }
+        if s.skipped > 0 { format!(", {} not started (--fail-fast or Ctrl-C)", s.skipped) } else { String::new() }
     );
     let bad: Vec<&SeedRun> = s.runs.iter().filter(|r| r.outcome != SeedOutcome::Passed).collect();
     if !bad.is_empty() {

@@ -141,10 +141,10 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "unknown protocol",
-            "[scenario]\nname = \"t\"\nprotocol = \"chord\"\nduration_ms = 100\n",
+            "[scenario]\nname = \"t\"\nprotocol = \"carrier-pigeon\"\nduration_ms = 100\n",
             Is("scenario.protocol"),
             Some(3),
-            &["unknown protocol `chord`"],
+            &["unknown protocol `carrier-pigeon`"],
         ),
         case("zero nodes", head("[cluster]\nnodes = 0\n"), Is("cluster.nodes"), Some(7), &["between 1 and"]),
         case("negative nodes", head("[cluster]\nnodes = -1\n"), Is("cluster.nodes"), Some(7), &["-1"]),

@@ -288,7 +288,7 @@ fn bad_input_and_usage_exit_two() {
     let unknown_key = write("unknown-key.toml", &format!("{head}[network]\nlos = 0.1\n"));
     let bad_value = write("bad-value.toml", &format!("{head}[network]\nloss = 1.5\n"));
     let unknown_protocol =
-        write("unknown-protocol.toml", "[scenario]\nname = \"t\"\nprotocol = \"chord\"\nduration_ms = 100\n");
+        write("unknown-protocol.toml", "[scenario]\nname = \"t\"\nprotocol = \"carrier-pigeon\"\nduration_ms = 100\n");
     let missing = dir.join("missing.toml").to_str().unwrap().to_string();
     let good = catalog("scripted.toml").to_str().unwrap().to_string();
 
@@ -300,7 +300,7 @@ fn bad_input_and_usage_exit_two() {
         (vec!["run", &unknown_key], vec!["unknown-key.toml:7", "network.los"]),
         (vec!["validate", &unknown_key], vec!["unknown-key.toml:7", "network.los"]),
         (vec!["run", &bad_value], vec!["bad-value.toml:7", "network.loss", "probability"]),
-        (vec!["run", &unknown_protocol], vec!["unknown-protocol.toml:3", "scenario.protocol", "chord"]),
+        (vec!["run", &unknown_protocol], vec!["unknown-protocol.toml:3", "scenario.protocol", "carrier-pigeon"]),
         (vec!["frobnicate"], vec![]),
         (vec![], vec![]),
         (vec!["run"], vec![]),

@@ -45,3 +45,48 @@ fn a_run_without_trace_removes_a_stale_trace_from_its_out_dir() {
     assert!(dir.join("report.json").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn run_json(extra: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("catalog/directory_kv/recursive.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_dsim"))
+        .args(["run", file.to_str().unwrap(), "--json", "--set", "expect.outcome=\"limit\""])
+        .args(extra)
+        .output()
+        .unwrap();
+    (out.status.code(), serde_json::from_slice(&out.stdout).expect("the report is complete JSON"))
+}
+
+#[test]
+fn each_limit_ends_the_run_with_outcome_limit_and_names_itself() {
+    for (set, reason) in [
+        ("scenario.max_events=500", "max_events"),
+        ("scenario.max_history_ops=20", "max_history_ops"),
+        ("scenario.max_pending_events=3", "max_pending_events"),
+    ] {
+        let (_, r) = run_json(&["--set", set]);
+        assert_eq!(r["outcome"], "limit", "{set}");
+        assert_eq!(r["end_reason"], reason, "{set}");
+        let outcome = r["expectations"].as_array().unwrap().iter().find(|e| e["key"] == "outcome").cloned();
+        assert_eq!(outcome.unwrap()["met"], true, "{set}: `outcome = \"limit\"` is met");
+        assert!(r["checks"].as_array().is_some_and(|c| !c.is_empty()), "{set}: the partial report has its checks");
+    }
+}
+
+#[test]
+fn a_wall_clock_budget_stops_a_long_run() {
+    // 2,000 simulated seconds would take far longer than 1 ms of real time.
+    let (_, r) = run_json(&["--set", "scenario.duration_ms=2000000", "--set", "scenario.wall_clock_budget_ms=1"]);
+    assert_eq!(r["end_reason"], "wall_clock");
+    assert_eq!(r["outcome"], "limit");
+    assert!(r["sim_time_ms"].as_f64().unwrap() < 2_000_000.0);
+}
+
+#[test]
+fn zero_limits_are_errors() {
+    for key in ["max_pending_events", "max_history_ops", "wall_clock_budget_ms"] {
+        let text = format!("{BASE}{key} = 0\n");
+        let e = load_str("t.toml", &text, &[]).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some(format!("scenario.{key}").as_str()));
+        assert_eq!(e.line, Some(5));
+    }
+}

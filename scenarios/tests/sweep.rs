@@ -309,3 +309,32 @@ fn shell_words(cmd: &str) -> Vec<String> {
     }
     out
 }
+
+#[test]
+fn ctrl_c_stops_a_sweep_and_prints_the_summary_so_far() {
+    // Long runs, one at a time: the sweep is still going when interrupted.
+    let child = Command::new(env!("CARGO_BIN_EXE_dsim"))
+        .args(["sweep", &catalog("recursive.toml"), "--seeds", "0..10000", "--jobs", "1", "--quiet"])
+        .args(["--set", "scenario.duration_ms=20000"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let ran: usize = stdout
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit(", ").next())
+        .and_then(|t| t.strip_suffix(" runs"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a summary: {stdout}"));
+    assert!(ran < 10_000, "{stdout}");
+    assert!(stdout.contains("not started"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+}

@@ -29,15 +29,19 @@ pub struct Value {
 pub enum OpKind {
     Get,
     Put,
+    /// Find the node responsible for a key (a DHT lookup): reads nothing,
+    /// writes nothing; its result names the node.
+    Lookup,
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 2] = [OpKind::Get, OpKind::Put];
+    pub const ALL: [OpKind; 3] = [OpKind::Get, OpKind::Put, OpKind::Lookup];
 
     pub fn name(self) -> &'static str {
         match self {
             OpKind::Get => "get",
             OpKind::Put => "put",
+            OpKind::Lookup => "lookup",
         }
     }
 

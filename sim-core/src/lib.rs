@@ -26,7 +26,7 @@ pub use actor::{Actor, Ctx, Message, TimerId};
 pub use disk::Disk;
 pub use dist::Dist;
 pub use history::{History, Key, Op, OpId, OpKind, OpRecord, OpStatus, Output, Value};
-pub use sim::{EndReason, Limits, NodeSpec, NodeStatus, RunSummary, Sim, SimConfig};
+pub use sim::{EndReason, Limits, NodeSpec, NodeStatus, ResourceLimits, RunSummary, Sim, SimConfig};
 pub use time::{SimTime, ms};
 
 /// Index of a node in a simulation (dense, from zero).

@@ -75,12 +75,49 @@ pub enum EndReason {
     QueueEmpty,
     /// The event cap was hit: the run was cut short.
     MaxEvents,
+    /// More events were pending than allowed (a message storm).
+    MaxPendingEvents,
+    /// The history grew past its cap.
+    MaxHistoryOps,
+    /// The caller's wall-clock budget ran out (see `Sim::stop`).
+    WallClock,
 }
 
 impl EndReason {
     /// Whether the run hit a limit rather than finishing.
     pub fn is_limit(self) -> bool {
-        matches!(self, EndReason::MaxEvents)
+        matches!(
+            self,
+            EndReason::MaxEvents | EndReason::MaxPendingEvents | EndReason::MaxHistoryOps | EndReason::WallClock
+        )
+    }
+
+    /// What happened, in a few words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            EndReason::Quiesced => "the workload finished and the run quiesced",
+            EndReason::Deadline => "the simulated deadline arrived",
+            EndReason::QueueEmpty => "nothing was left to do",
+            EndReason::MaxEvents => "limit: the maximum number of events was processed",
+            EndReason::MaxPendingEvents => "limit: too many events were pending at once",
+            EndReason::MaxHistoryOps => "limit: the history reached its maximum size",
+            EndReason::WallClock => "limit: the wall-clock budget ran out",
+        }
+    }
+}
+
+/// Caps on memory a run may use; `u64::MAX` is no cap.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ResourceLimits {
+    /// Most events (messages in flight, timers, ...) pending at once.
+    pub max_pending_events: u64,
+    /// Most operations in the history.
+    pub max_history_ops: u64,
+}
+
+impl Default for ResourceLimits {
+    fn default() -> Self {
+        ResourceLimits { max_pending_events: u64::MAX, max_history_ops: u64::MAX }
     }
 }
 
@@ -401,6 +438,7 @@ pub struct Sim<A: Actor> {
     roles: Vec<String>,
     core: Core<A>,
     limits: Limits,
+    resources: ResourceLimits,
     events: u64,
     started: bool,
     idle_since: Option<SimTime>,
@@ -470,6 +508,7 @@ impl<A: Actor> Sim<A> {
             roles,
             core,
             limits: cfg.limits,
+            resources: ResourceLimits::default(),
             events: 0,
             started: false,
             idle_since: None,
@@ -535,15 +574,42 @@ impl<A: Actor> Sim<A> {
     /// Runs to the end and returns the engine's summary. Operations still
     /// pending at the end are marked `unknown`.
     pub fn run(&mut self) -> RunSummary {
+        loop {
+            if let Some(summary) = self.run_for(u64::MAX) {
+                return summary;
+            }
+        }
+    }
+
+    /// Caps the run's memory: pending events and history size.
+    pub fn set_resource_limits(&mut self, resources: ResourceLimits) {
+        self.resources = resources;
+    }
+
+    /// Processes at most `steps` events; returns the summary once the run
+    /// has ended, `None` if it has more to do. Lets a caller watch progress
+    /// or enforce a wall-clock budget between slices (see `stop`).
+    pub fn run_for(&mut self, steps: u64) -> Option<RunSummary> {
         if let Some(end) = self.end {
-            return end;
+            return Some(end);
         }
         if !self.started {
             self.start();
         }
+        let mut budget = steps;
         let reason = loop {
+            if budget == 0 {
+                return None;
+            }
+            budget -= 1;
             if self.events >= self.limits.max_events {
                 break EndReason::MaxEvents;
+            }
+            if self.core.queue.len() as u64 > self.resources.max_pending_events {
+                break EndReason::MaxPendingEvents;
+            }
+            if self.core.history.ops.len() as u64 >= self.resources.max_history_ops {
+                break EndReason::MaxHistoryOps;
             }
             self.note_idle();
             let Some(next) = self.core.queue.peek_time() else {
@@ -566,6 +632,19 @@ impl<A: Actor> Sim<A> {
             self.core.now = at;
             self.dispatch(ev);
         };
+        Some(self.finish(reason))
+    }
+
+    /// Ends the run now, for a reason the caller decided (a wall-clock
+    /// budget): pending operations end `unknown`, and the summary is final.
+    pub fn stop(&mut self, reason: EndReason) -> RunSummary {
+        match self.end {
+            Some(end) => end,
+            None => self.finish(reason),
+        }
+    }
+
+    fn finish(&mut self, reason: EndReason) -> RunSummary {
         self.core.history.close_pending();
         let summary = RunSummary {
             end_reason: reason,

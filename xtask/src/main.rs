@@ -10,6 +10,10 @@
 //!   `scenarios/golden/trace-hashes.txt`, the trace hash of every such
 //!   scenario for seeds 1, 2 and 3. `cargo test` runs the check too.
 //! - `bench`: the engine benchmark (`cargo bench -p sim-core`).
+//! - `fuzz [--seconds N]`: every cargo-fuzz target under `fuzz/`, each for
+//!   N seconds (default 30), starting from its seeds in `fuzz/seeds/`. Installs cargo-fuzz
+//!   if it is missing; libFuzzer needs nightly flags, which
+//!   `RUSTC_BOOTSTRAP=1` unlocks on the stable toolchain.
 
 use std::process::{Command, ExitCode};
 use xtask::root;
@@ -21,6 +25,35 @@ fn cargo(args: &[&str]) -> bool {
         .current_dir(root())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// The fuzz targets, each with committed seed inputs under `fuzz/seeds/<target>`.
+const FUZZ_TARGETS: [&str; 5] = ["scenario_toml", "set_override", "history_jsonl", "history_edn", "seeds_and_shards"];
+
+fn fuzz(seconds: u64) -> bool {
+    let has_fuzz = Command::new("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
+    if !has_fuzz && !cargo(&["install", "cargo-fuzz", "--locked"]) {
+        eprintln!("fuzz: cannot install cargo-fuzz");
+        return false;
+    }
+    let mut ok = true;
+    for target in FUZZ_TARGETS {
+        // libFuzzer adds what it finds to the first directory (a working
+        // corpus, not committed) and reads the committed seeds from the second.
+        let corpus = format!("fuzz/corpus/{target}");
+        let seeds = format!("fuzz/seeds/{target}");
+        let _ = std::fs::create_dir_all(root().join(&corpus));
+        eprintln!("$ cargo fuzz run {target} {corpus} {seeds} -- -max_total_time={seconds}");
+        let status = Command::new("cargo")
+            .args(["fuzz", "run", target, &corpus, &seeds, "--", &format!("-max_total_time={seconds}")])
+            .env("RUSTC_BOOTSTRAP", "1")
+            .current_dir(root())
+            .status();
+        let passed = status.is_ok_and(|s| s.success());
+        println!("fuzz: {target} {}", if passed { "found nothing" } else { "FAILED (see fuzz/artifacts)" });
+        ok &= passed;
+    }
+    ok
 }
 
 fn golden(check: bool) -> bool {
@@ -58,8 +91,16 @@ fn main() -> ExitCode {
         ["golden"] => golden(false),
         ["golden", "--check"] => golden(true),
         ["bench"] => cargo(&["bench", "-p", "sim-core", "--bench", "engine"]),
+        ["fuzz"] => fuzz(30),
+        ["fuzz", "--seconds", n] => match n.parse() {
+            Ok(secs) => fuzz(secs),
+            Err(_) => {
+                eprintln!("--seconds takes a whole number");
+                return ExitCode::from(2);
+            }
+        },
         _ => {
-            eprintln!("usage: cargo xtask <ci | catalog | golden [--check] | bench>");
+            eprintln!("usage: cargo xtask <ci | catalog | golden [--check] | bench | fuzz [--seconds N]>");
             return ExitCode::from(2);
         }
     };

@@ -141,3 +141,62 @@ fn a_client_crash_completes_its_operations_in_the_trace() {
     let completes = trace.iter().filter(|e| e.kind == TraceKind::Complete && e.node == NodeId(1)).count();
     assert_eq!(completes, 1);
 }
+
+#[test]
+fn a_message_storm_ends_at_the_pending_event_cap() {
+    // Every message received is answered with two: the queue doubles.
+    let storm = || {
+        Node::Probe(Probe::new(|ctx, seen| match seen {
+            Seen::Start if ctx.me() == A => ctx.send(B, Msg::Data { seq: 0, size_bytes: 1 }),
+            Seen::Msg { .. } => {
+                let other = if ctx.me() == A { B } else { A };
+                ctx.send(other, Msg::Data { seq: 0, size_bytes: 1 });
+                ctx.send(other, Msg::Data { seq: 0, size_bytes: 1 });
+            }
+            _ => {}
+        }))
+    };
+    let mut sim = build(config(2, 1), vec![storm(), storm()]);
+    sim.set_resource_limits(sim_core::ResourceLimits { max_pending_events: 1000, max_history_ops: u64::MAX });
+    let summary = sim.run();
+    assert_eq!(summary.end_reason, EndReason::MaxPendingEvents);
+    assert!(summary.end_reason.is_limit());
+}
+
+#[test]
+fn the_history_cap_ends_a_run_that_would_record_too_much() {
+    let mut cfg = config(2, 1);
+    cfg.workload.clients = vec![B];
+    cfg.workload.script =
+        (0..100).map(|i| ScriptedOp { at: SimTime::from_ms(10 * i), client: B, op: put(1, i + 1) }).collect();
+    let mut sim = build(cfg, vec![server(), client(A)]);
+    sim.set_resource_limits(sim_core::ResourceLimits { max_pending_events: u64::MAX, max_history_ops: 25 });
+    let summary = sim.run();
+    assert_eq!(summary.end_reason, EndReason::MaxHistoryOps);
+    assert_eq!(sim.history().ops.len(), 25);
+}
+
+#[test]
+fn a_run_can_be_driven_in_slices_and_stopped() {
+    let mut cfg = config(2, 1);
+    cfg.net.latency_ms = Dist::constant(10.0);
+    cfg.workload.clients = vec![B];
+    cfg.workload.script = vec![ScriptedOp { at: SimTime::ZERO, client: B, op: put(1, 1) }];
+    let mut whole = build(cfg.clone(), vec![server(), client(A)]);
+    let expected = whole.run();
+    // Slices of one event reach the same end as one call.
+    let mut sliced = build(cfg.clone(), vec![server(), client(A)]);
+    let summary = loop {
+        if let Some(s) = sliced.run_for(1) {
+            break s;
+        }
+    };
+    assert_eq!(summary, expected);
+    // Stopping early ends the run there, pending operations unknown.
+    let mut stopped = build(cfg, vec![server(), client(A)]);
+    assert!(stopped.run_for(2).is_none());
+    let s = stopped.stop(EndReason::WallClock);
+    assert_eq!(s.end_reason, EndReason::WallClock);
+    assert_eq!(stopped.history().ops[0].status, Some(OpStatus::Unknown));
+    assert_eq!(stopped.run(), s, "a stopped run stays stopped");
+}

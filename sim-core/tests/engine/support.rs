@@ -92,7 +92,7 @@ impl Server {
     fn on_message(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, msg: Msg) {
         let Msg::Req { id, op } = msg else { return };
         let output = match op.kind {
-            OpKind::Get => self.store.get(&op.key).map_or(Output::Nothing, |v| Output::Value(*v)),
+            OpKind::Get | OpKind::Lookup => self.store.get(&op.key).map_or(Output::Nothing, |v| Output::Value(*v)),
             OpKind::Put => {
                 self.store.insert(op.key, op.value.expect("a put carries a value"));
                 Output::Nothing
