@@ -87,6 +87,14 @@ pub fn render(r: &RunReport) -> String {
         }
     }
     let _ = writeln!(w);
+    // A protocol may describe its final state as a table (Chord's rings).
+    if let Some(table) = r.protocol_details.get("table").and_then(|t| t.as_str()) {
+        let _ = writeln!(w, "protocol state");
+        for line in table.lines() {
+            let _ = writeln!(w, "  {line}");
+        }
+        let _ = writeln!(w);
+    }
     let _ = writeln!(w, "checks");
     for c in &r.checks {
         let _ = writeln!(w, "  {:<14} {:<7} {} violation(s)", c.name, c.verdict.name(), c.violation_count);

@@ -615,3 +615,14 @@ fn check_says_unknown_when_the_budget_runs_out() {
     assert!(stdout(&out).contains("budget"), "the reason is printed: {}", describe(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_text_summary_shows_a_protocols_state_table() {
+    let file = manifest_dir().join("catalog/chord/classroom-m3.toml");
+    let out = dsim(&["run", path_str(&file)]);
+    assert_eq!(code(&out), Some(0), "{}", describe(&out));
+    let text = stdout(&out);
+    let table: Vec<&str> = text.lines().skip_while(|l| *l != "protocol state").take(6).collect();
+    // The Chord paper's Figure 3: node 0's fingers point at 1, 3 and 0.
+    assert!(table.iter().any(|l| l.contains("n1") && l.contains("0:n2 1:n3 2:n1")), "{table:?}");
+}
