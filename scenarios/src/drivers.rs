@@ -77,32 +77,17 @@ impl Protocol {
         match name {
             "directory_kv" => {
                 let p: directory_kv::Params = parse_params(file, text, locator)?;
-                let warnings = p.validate(servers).map_err(|e| {
-                    let key = format!("params.{}", e.key);
-                    InputError::new(file, e.message)
-                        .at_line(locator.line_of(&key).or(locator.line_of("params")))
-                        .at_key(key)
-                })?;
+                let warnings = p.validate(servers).map_err(|e| param_error(file, locator, e))?;
                 Ok((Protocol::DirectoryKv(p), warnings))
             }
             "quorum" => {
                 let p: quorum::Params = parse_params(file, text, locator)?;
-                let warnings = p.validate(servers).map_err(|e| {
-                    let key = format!("params.{}", e.key);
-                    InputError::new(file, e.message)
-                        .at_line(locator.line_of(&key).or(locator.line_of("params")))
-                        .at_key(key)
-                })?;
+                let warnings = p.validate(servers).map_err(|e| param_error(file, locator, e))?;
                 Ok((Protocol::Quorum(p), warnings))
             }
             "chord" => {
                 let p: chord::Params = parse_params(file, text, locator)?;
-                let warnings = p.validate(servers).map_err(|e| {
-                    let key = format!("params.{}", e.key);
-                    InputError::new(file, e.message)
-                        .at_line(locator.line_of(&key).or(locator.line_of("params")))
-                        .at_key(key)
-                })?;
+                let warnings = p.validate(servers).map_err(|e| param_error(file, locator, e))?;
                 Ok((Protocol::Chord(p), warnings))
             }
             other => {
@@ -137,6 +122,12 @@ impl Protocol {
             .map(|o| o.into_iter().filter(|(_, v)| v.is_number()).map(|(k, _)| k).collect())
             .unwrap_or_default()
     }
+}
+
+/// A protocol's parameter error, at its `[params]` key's line.
+fn param_error(file: &str, locator: &Locator, e: protocols::ParamError) -> InputError {
+    let key = format!("params.{}", e.key);
+    InputError::new(file, e.message).at_line(locator.line_of(&key).or(locator.line_of("params"))).at_key(key)
 }
 
 fn names_and_roles<A>(nodes: Vec<NodeSpec<A>>) -> Vec<(String, String)> {

@@ -3,7 +3,6 @@
 use super::id::{Id, MAX_BITS};
 use serde::{Deserialize, Serialize};
 use sim_core::time::MAX_DURATION_MS;
-use std::fmt;
 
 /// How a lookup travels.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
@@ -131,21 +130,7 @@ pub const PARAM_DOCS: &[(&str, &str, &str)] = &[
     ("snapshot_at_ms", "[]", "times at which every node records its successor, predecessor, successors and fingers"),
 ];
 
-/// A parameter that cannot work, and how to fix it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParamError {
-    /// The offending key, as written in a scenario file.
-    pub key: &'static str,
-    pub message: String,
-}
-
-impl fmt::Display for ParamError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}`: {}", self.key, self.message)
-    }
-}
-
-impl std::error::Error for ParamError {}
+pub use crate::ParamError;
 
 impl Params {
     /// Checks the parameters for a ring of `nodes` initial nodes. Returns
@@ -173,20 +158,13 @@ impl Params {
                 ),
             );
         }
-        for (key, value, zero_ok) in [
+        crate::check_durations_ms(&[
             ("stabilize_interval_ms", self.stabilize_interval_ms, false),
             ("fix_fingers_interval_ms", self.fix_fingers_interval_ms, false),
             ("check_predecessor_interval_ms", self.check_predecessor_interval_ms, false),
             ("request_timeout_ms", self.request_timeout_ms, false),
             ("churn_stop_ms", self.churn_stop_ms, true),
-        ] {
-            if value == 0 && !zero_ok {
-                return err(key, "must be > 0 milliseconds".into());
-            }
-            if value > MAX_DURATION_MS {
-                return err(key, format!("must be at most {MAX_DURATION_MS} ms (about 31 years), got {value}"));
-            }
-        }
+        ])?;
         if let Some(t) = self.snapshot_at_ms.iter().find(|t| **t > MAX_DURATION_MS) {
             return err("snapshot_at_ms", format!("times must be at most {MAX_DURATION_MS} ms, got {t}"));
         }

@@ -1,8 +1,6 @@
 //! The protocol's parameters, their defaults, documentation and validation.
 
 use serde::{Deserialize, Serialize};
-use sim_core::time::MAX_DURATION_MS;
-use std::fmt;
 
 /// How a client finds and reaches the data.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
@@ -99,21 +97,7 @@ pub const PARAM_DOCS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// A parameter that cannot work, and how to fix it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParamError {
-    /// The offending key, as written in a scenario file.
-    pub key: &'static str,
-    pub message: String,
-}
-
-impl fmt::Display for ParamError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}`: {}", self.key, self.message)
-    }
-}
-
-impl std::error::Error for ParamError {}
+pub use crate::ParamError;
 
 impl Params {
     /// Checks the parameters for a deployment with `storage_nodes` storage
@@ -133,19 +117,12 @@ impl Params {
         if self.storage_capacity_bytes == 0 {
             return err("storage_capacity_bytes", "must be > 0: a node without space can hold no key".into());
         }
-        for (key, value) in [
-            ("request_timeout_ms", self.request_timeout_ms),
-            ("heartbeat_interval_ms", self.heartbeat_interval_ms),
-            ("failure_timeout_ms", self.failure_timeout_ms),
-            ("lease_ms", self.lease_ms),
-        ] {
-            if value == 0 {
-                return err(key, "must be > 0 milliseconds".into());
-            }
-            if value > MAX_DURATION_MS {
-                return err(key, format!("must be at most {MAX_DURATION_MS} ms (about 31 years), got {value}"));
-            }
-        }
+        crate::check_durations_ms(&[
+            ("request_timeout_ms", self.request_timeout_ms, false),
+            ("heartbeat_interval_ms", self.heartbeat_interval_ms, false),
+            ("failure_timeout_ms", self.failure_timeout_ms, false),
+            ("lease_ms", self.lease_ms, false),
+        ])?;
         if self.failure_timeout_ms <= self.heartbeat_interval_ms {
             return err(
                 "failure_timeout_ms",

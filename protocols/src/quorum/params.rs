@@ -1,8 +1,6 @@
 //! The protocol's parameters, their defaults, documentation and validation.
 
 use serde::{Deserialize, Serialize};
-use sim_core::time::MAX_DURATION_MS;
-use std::fmt;
 
 /// Which node a client sends its request to.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
@@ -154,21 +152,7 @@ pub const PARAM_DOCS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// A parameter that cannot work, and how to fix it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParamError {
-    /// The offending key, as written in a scenario file.
-    pub key: &'static str,
-    pub message: String,
-}
-
-impl fmt::Display for ParamError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}`: {}", self.key, self.message)
-    }
-}
-
-impl std::error::Error for ParamError {}
+pub use crate::ParamError;
 
 impl Params {
     /// Checks the parameters for a deployment with `servers` servers.
@@ -212,7 +196,7 @@ impl Params {
                 format!("must be between 1 and {MAX_CLOCK_ENTRIES}, got {}", self.vector_clock_max_entries),
             );
         }
-        for (key, value, zero_ok) in [
+        crate::check_durations_ms(&[
             ("request_timeout_ms", self.request_timeout_ms, false),
             ("replica_timeout_ms", self.replica_timeout_ms, false),
             ("suspect_ms", self.suspect_ms, false),
@@ -220,14 +204,7 @@ impl Params {
             ("anti_entropy_interval_ms", self.anti_entropy_interval_ms, true),
             ("gossip_interval_ms", self.gossip_interval_ms, true),
             ("clock_skew_ms", self.clock_skew_ms, true),
-        ] {
-            if value == 0 && !zero_ok {
-                return err(key, "must be > 0 milliseconds".into());
-            }
-            if value > MAX_DURATION_MS {
-                return err(key, format!("must be at most {MAX_DURATION_MS} ms (about 31 years), got {value}"));
-            }
-        }
+        ])?;
         let mut warnings = Vec::new();
         if r + w <= n {
             warnings.push(format!(
