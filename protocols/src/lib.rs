@@ -9,6 +9,7 @@
 
 pub mod chord;
 pub mod directory_kv;
+pub mod incarnation;
 pub mod quorum;
 
 use std::fmt;

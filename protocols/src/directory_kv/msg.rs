@@ -163,13 +163,16 @@ pub enum Record {
     Wipe { epoch: u64 },
 }
 
-/// The first id of incarnation `boot`: ids of different lives never meet.
-pub fn first_id(boot: u64) -> u64 {
-    assert!(boot > 0 && boot < 1 << 23, "boot number {boot} out of range");
-    boot << 40
+impl Record {
+    /// The boot number, if this is a boot record.
+    pub fn boot(&self) -> Option<u64> {
+        if let Record::Boot { n } = self { Some(*n) } else { None }
+    }
 }
 
-/// Reads the incarnation counter from a synced log and returns the next one.
+/// The next boot number, from a node's synced log.
 pub fn next_boot<'a>(log: impl IntoIterator<Item = &'a Record>) -> u64 {
-    log.into_iter().filter_map(|r| if let Record::Boot { n } = r { Some(*n) } else { None }).max().unwrap_or(0) + 1
+    crate::incarnation::next_boot(log.into_iter().filter_map(Record::boot))
 }
+
+pub use crate::incarnation::first_id;
