@@ -129,12 +129,12 @@ fn params(bootstrap: Bootstrap, style: LookupStyle) -> Params {
 }
 
 fn put(at_ms: u64, client: NodeId, key: u64, id: u64) -> ScriptedOp {
-    let op = Op { kind: OpKind::Put, key, value: Some(Value { id, size_bytes: 10 }) };
+    let op = Op::put(key, Value { id, size_bytes: 10 });
     ScriptedOp { at: SimTime::from_ms(at_ms), client, op }
 }
 
 fn get(at_ms: u64, client: NodeId, key: u64) -> ScriptedOp {
-    ScriptedOp { at: SimTime::from_ms(at_ms), client, op: Op { kind: OpKind::Get, key, value: None } }
+    ScriptedOp { at: SimTime::from_ms(at_ms), client, op: Op::get(key) }
 }
 
 #[test]

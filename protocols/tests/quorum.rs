@@ -148,11 +148,11 @@ fn val(id: u64) -> Value {
 }
 
 fn put_at(at_ms: u64, client: NodeId, key: Key, id: u64) -> ScriptedOp {
-    ScriptedOp { at: SimTime::from_ms(at_ms), client, op: Op { kind: OpKind::Put, key, value: Some(val(id)) } }
+    ScriptedOp { at: SimTime::from_ms(at_ms), client, op: Op::put(key, val(id)) }
 }
 
 fn get_at(at_ms: u64, client: NodeId, key: Key) -> ScriptedOp {
-    ScriptedOp { at: SimTime::from_ms(at_ms), client, op: Op { kind: OpKind::Get, key, value: None } }
+    ScriptedOp { at: SimTime::from_ms(at_ms), client, op: Op::get(key) }
 }
 
 fn client(servers: usize, i: usize) -> NodeId {

@@ -29,39 +29,29 @@ impl Values<'_> {
 
 /// Converts a run's history. Processes are node names; keys are strings
 /// named by the scenario (`"k17"`, or a scripted name).
+///
+/// A multi-put becomes one write per key and a multi-get one read per key,
+/// all with the operation's id and times: linearizability composes per key,
+/// so each key's register must be linearizable on its own (atomicity across
+/// keys is the transactional checks' business). Lookups, transfers, audits
+/// and file operations name no single register value, and are left out.
 pub fn from_sim(history: &History, labels: &Labels) -> CheckHistory {
     let mut keys = Interner::default();
     let mut values = Values { labels, ids: BTreeMap::new(), names: Interner::starting_with("nil") };
-    let ops = history
-        .ops
-        .iter()
-        // A lookup names a node, not a value: the register and kv models
-        // have nothing to say about it.
-        .filter(|r| r.op.kind != OpKind::Lookup)
-        .map(|r| {
-            let call = match r.op.kind {
-                OpKind::Get | OpKind::Lookup => Call::Read,
-                OpKind::Put => Call::Write(r.op.value.map_or(NIL, |v| values.get(v.id))),
-            };
-            let status = match r.status.unwrap_or(OpStatus::Unknown) {
-                OpStatus::Ok => Status::Ok,
-                OpStatus::Fail => Status::Fail,
-                OpStatus::Unknown => Status::Unknown,
-            };
-            let ret = match (&call, status, &r.output) {
-                (Call::Read, Status::Ok, Output::Nothing) => Ret::Value(NIL),
-                (Call::Read, Status::Ok, Output::Value(v)) => Ret::Value(values.get(v.id)),
-                (Call::Read, Status::Ok, Output::Values(vs)) => {
-                    Ret::Siblings(vs.iter().map(|v| values.get(v.id)).collect())
-                }
-                _ => Ret::Nothing,
-            };
-            let known = status != Status::Unknown;
-            COp {
+    let mut ops = Vec::with_capacity(history.ops.len());
+    for r in &history.ops {
+        let status = match r.status.unwrap_or(OpStatus::Unknown) {
+            OpStatus::Ok => Status::Ok,
+            OpStatus::Fail => Status::Fail,
+            OpStatus::Unknown => Status::Unknown,
+        };
+        let known = status != Status::Unknown;
+        let mut push = |key, call: Call, ret: Ret| {
+            ops.push(COp {
                 id: r.id.0 as usize,
                 line: None,
                 process: r.process.index(),
-                key: Some(keys.intern(&format!("{:?}", labels.key(r.op.key)))),
+                key: Some(keys.intern(&format!("{:?}", labels.key(key)))),
                 call,
                 ret,
                 status,
@@ -69,9 +59,50 @@ pub fn from_sim(history: &History, labels: &Labels) -> CheckHistory {
                 complete: if known { r.complete_seq } else { None },
                 invoke_ns: Some(r.invoke.as_nanos()),
                 complete_ns: r.complete.map(|c| c.as_nanos()),
+            })
+        };
+        let written = r.op.value.map_or(NIL, |v| values.get(v.id));
+        match r.op.kind {
+            OpKind::Get => {
+                let ret = match (status, &r.output) {
+                    (Status::Ok, Output::Nothing) => Ret::Value(NIL),
+                    (Status::Ok, Output::Value(v)) => Ret::Value(values.get(v.id)),
+                    (Status::Ok, Output::Values(vs)) => Ret::Siblings(vs.iter().map(|v| values.get(v.id)).collect()),
+                    _ => Ret::Nothing,
+                };
+                push(r.op.key, Call::Read, ret);
             }
-        })
-        .collect();
+            OpKind::Put => push(r.op.key, Call::Write(written), Ret::Nothing),
+            OpKind::MultiPut => {
+                for k in r.op.keys() {
+                    push(k, Call::Write(written), Ret::Nothing);
+                }
+            }
+            OpKind::MultiGet => {
+                let read: &[sim_core::Value] = match &r.output {
+                    Output::Values(vs) if status == Status::Ok => vs,
+                    _ => &[],
+                };
+                for (i, k) in r.op.keys().enumerate() {
+                    let ret = match read.get(i) {
+                        Some(v) if v.id != 0 => Ret::Value(values.get(v.id)),
+                        Some(_) => Ret::Value(NIL),
+                        None => Ret::Nothing,
+                    };
+                    push(k, Call::Read, ret);
+                }
+            }
+            OpKind::Lookup
+            | OpKind::Transfer
+            | OpKind::Audit
+            | OpKind::Open
+            | OpKind::Read
+            | OpKind::ReadFile
+            | OpKind::Write
+            | OpKind::Close
+            | OpKind::Stat => {}
+        }
+    }
     CheckHistory { ops, processes: labels.nodes.to_vec(), keys: keys.into_names(), values: values.names.into_names() }
 }
 
@@ -88,7 +119,7 @@ mod tests {
         let labels = Labels { nodes: &nodes, keys: &keys, values: &values };
         let mut h = History::default();
         for id in [14, 5] {
-            let op = Op { kind: OpKind::Put, key: 1, value: Some(Value { id, size_bytes: 1 }) };
+            let op = Op::put(1, Value { id, size_bytes: 1 });
             let op = h.invoke(NodeId(0), op, SimTime::ZERO);
             h.complete(op, OpStatus::Ok, Output::Nothing, SimTime::ZERO);
         }

@@ -124,7 +124,7 @@ mod tests {
         let mut h = History::default();
         for (i, l) in latencies_ms.iter().enumerate() {
             let t = SimTime::from_ms(i as u64 * 10);
-            let id = h.invoke(NodeId(0), Op { kind: OpKind::Get, key: 0, value: None }, t);
+            let id = h.invoke(NodeId(0), Op::get(0), t);
             h.complete(id, OpStatus::Ok, Output::Nothing, SimTime(t.0 + l * NANOS_PER_MS));
         }
         h
@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn failed_ops_do_not_count_toward_latency_but_do_toward_counts() {
         let mut h = history(&[5]);
-        let id = h.invoke(NodeId(0), Op { kind: OpKind::Put, key: 0, value: None }, SimTime::ZERO);
+        let id = h.invoke(NodeId(0), Op::on(OpKind::Put, 0), SimTime::ZERO);
         h.complete(id, OpStatus::Fail, Output::Nothing, SimTime::from_ms(1000));
         let lat = latency_by_kind(&h);
         assert!(!lat.contains_key("put"));

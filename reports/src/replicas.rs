@@ -74,6 +74,7 @@ pub fn lost_writes(
             Output::Nothing => 0,
             Output::Value(v) => horizon_of(&horizons, Some(*v)),
             Output::Values(vs) => vs.iter().map(|v| horizon_of(&horizons, Some(*v))).max().unwrap_or(0),
+            Output::Numbers(_) => 0,
         };
         reads.entry(r.op.key).or_default().push((r.invoke_seq, h));
     }
@@ -218,12 +219,12 @@ mod tests {
 
     /// Records operations in the order given (invoke, then complete).
     fn put(h: &mut History, id: u64, status: OpStatus) {
-        let op = h.invoke(NodeId(0), Op { kind: OpKind::Put, key: 1, value: Some(val(id)) }, SimTime::ZERO);
+        let op = h.invoke(NodeId(0), Op::put(1, val(id)), SimTime::ZERO);
         h.complete(op, status, Output::Nothing, SimTime::ZERO);
     }
 
     fn get(h: &mut History, returns: Option<u64>) {
-        let op = h.invoke(NodeId(1), Op { kind: OpKind::Get, key: 1, value: None }, SimTime::ZERO);
+        let op = h.invoke(NodeId(1), Op::get(1), SimTime::ZERO);
         h.complete(op, OpStatus::Ok, returns.map_or(Output::Nothing, |id| Output::Value(val(id))), SimTime::ZERO);
     }
 

@@ -47,6 +47,9 @@ pub struct CheckInputs<'a> {
     pub history: &'a CheckHistory,
     /// The protocol's replicas at the end, if it reports them.
     pub final_state: Option<&'a FinalState>,
+    /// The protocol's own checks (atomicity, one primary per view, ...),
+    /// already run; the report lists them after the generic ones.
+    pub protocol_checks: Vec<CheckResult>,
 }
 
 /// Runs the named checks over a finished run.
@@ -193,7 +196,8 @@ impl RunReport {
             })
             .collect();
         let labels = Labels { nodes: names, keys: &meta.key_names, values: &meta.value_names };
-        let checks = run_checks(sim, &meta, &labels, inputs);
+        let mut checks = run_checks(sim, &meta, &labels, inputs);
+        checks.extend(inputs.protocol_checks.iter().cloned());
         let mut report = RunReport {
             dsim_version: env!("CARGO_PKG_VERSION"),
             scenario: meta.scenario,

@@ -87,7 +87,7 @@ pub fn check(history: &History, max_examples: usize, labels: &Labels) -> CheckRe
         }
         reads_checked += 1;
         let returned: Vec<u64> = match &rec.output {
-            Output::Nothing => Vec::new(),
+            Output::Nothing | Output::Numbers(_) => Vec::new(),
             Output::Value(v) => vec![v.id],
             Output::Values(vs) => vs.iter().map(|v| v.id).collect(),
         };
@@ -207,6 +207,7 @@ fn describe(out: &Output, labels: &Labels) -> String {
         Output::Values(vs) => {
             format!("values [{}]", vs.iter().map(|v| labels.value(v.id)).collect::<Vec<_>>().join(", "))
         }
+        Output::Numbers(ns) => format!("numbers {ns:?}"),
     }
 }
 
@@ -226,12 +227,12 @@ mod tests {
         }
         fn put(&mut self, id: u64, from: u64, to: u64, status: OpStatus) -> &mut Self {
             let v = Value { id, size_bytes: 1 };
-            self.0.push((0, Op { kind: OpKind::Put, key: 1, value: Some(v) }, from, to, status, Output::Nothing));
+            self.0.push((0, Op::put(1, v), from, to, status, Output::Nothing));
             self
         }
         fn get(&mut self, returns: Option<u64>, from: u64, to: u64) -> &mut Self {
             let out = returns.map_or(Output::Nothing, |id| Output::Value(Value { id, size_bytes: 1 }));
-            self.0.push((1, Op { kind: OpKind::Get, key: 1, value: None }, from, to, OpStatus::Ok, out));
+            self.0.push((1, Op::get(1), from, to, OpStatus::Ok, out));
             self
         }
         fn run(&self) -> CheckResult {
@@ -270,11 +271,11 @@ mod tests {
         let mut h = History::default();
         let v1 = Value { id: 1, size_bytes: 1 };
         let v2 = Value { id: 2, size_bytes: 1 };
-        let a = h.invoke(NodeId(0), Op { kind: OpKind::Put, key: 1, value: Some(v1) }, SimTime::from_ms(0));
+        let a = h.invoke(NodeId(0), Op::put(1, v1), SimTime::from_ms(0));
         h.complete(a, OpStatus::Ok, Output::Nothing, SimTime::from_ms(1));
-        let b = h.invoke(NodeId(0), Op { kind: OpKind::Put, key: 1, value: Some(v2) }, SimTime::from_ms(2));
+        let b = h.invoke(NodeId(0), Op::put(1, v2), SimTime::from_ms(2));
         h.complete(b, OpStatus::Ok, Output::Nothing, SimTime::from_ms(3));
-        let r = h.invoke(NodeId(1), Op { kind: OpKind::Get, key: 1, value: None }, SimTime::from_ms(4));
+        let r = h.invoke(NodeId(1), Op::get(1), SimTime::from_ms(4));
         h.complete(r, OpStatus::Ok, Output::Value(v1), SimTime::from_ms(5));
         let res = check(&h, 10, &Labels { nodes: &nodes, keys: &keys, values: &values });
         let v = &res.violations[0];
@@ -288,9 +289,9 @@ mod tests {
         // in the run, the read is invoked: it must see the write.
         let mut h = History::default();
         let v1 = Value { id: 1, size_bytes: 1 };
-        let w = h.invoke(NodeId(0), Op { kind: OpKind::Put, key: 1, value: Some(v1) }, SimTime::from_ms(0));
+        let w = h.invoke(NodeId(0), Op::put(1, v1), SimTime::from_ms(0));
         h.complete(w, OpStatus::Ok, Output::Nothing, SimTime::from_ms(10));
-        let r = h.invoke(NodeId(1), Op { kind: OpKind::Get, key: 1, value: None }, SimTime::from_ms(10));
+        let r = h.invoke(NodeId(1), Op::get(1), SimTime::from_ms(10));
         h.complete(r, OpStatus::Ok, Output::Nothing, SimTime::from_ms(12));
         assert_eq!(check(&h, 10, &test_labels()).violation_count, 1);
     }

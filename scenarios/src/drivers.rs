@@ -18,7 +18,17 @@ pub struct ProtocolInfo {
     pub ops: &'static [OpKind],
     /// (name, default, description)
     pub params: &'static [(&'static str, &'static str, &'static str)],
+    /// The generic checks (`reports::report::CHECKS`) a scenario runs when
+    /// it names none.
+    pub default_checks: &'static [&'static str],
+    /// The protocol's own checks, which always run; `[expect]` names them.
+    pub checks: &'static [&'static str],
+    /// Whether generated operations come as file sessions (open, ops, close).
+    pub sessions: bool,
 }
+
+/// The generic checks key-value protocols run by default.
+const KV_CHECKS: &[&str] = &reports::report::DEFAULT_CHECKS;
 
 pub const PROTOCOLS: &[ProtocolInfo] = &[
     ProtocolInfo {
@@ -27,6 +37,9 @@ pub const PROTOCOLS: &[ProtocolInfo] = &[
         nodes_are: "storage nodes (plus one directory, `dir`)",
         ops: directory_kv::OPS,
         params: directory_kv::PARAM_DOCS,
+        default_checks: KV_CHECKS,
+        checks: &[],
+        sessions: false,
     },
     ProtocolInfo {
         name: "quorum",
@@ -34,6 +47,9 @@ pub const PROTOCOLS: &[ProtocolInfo] = &[
         nodes_are: "servers `n1`..`nN` (role `storage`): replicas and coordinators",
         ops: quorum::OPS,
         params: quorum::PARAM_DOCS,
+        default_checks: KV_CHECKS,
+        checks: &[],
+        sessions: false,
     },
     ProtocolInfo {
         name: "chord",
@@ -41,6 +57,9 @@ pub const PROTOCOLS: &[ProtocolInfo] = &[
         nodes_are: "initial ring members `n1`..`nN` (role `chord`; `params.spare_nodes` more join later)",
         ops: chord::OPS,
         params: chord::PARAM_DOCS,
+        default_checks: KV_CHECKS,
+        checks: &[],
+        sessions: false,
     },
 ];
 

@@ -26,7 +26,8 @@ pub enum Expectation {
         value: f64,
     },
     Outcome(String),
-    /// `linearizable = true` and friends: a check's verdict.
+    /// `linearizable = true` and friends, or a protocol check's name
+    /// (`atomicity = true`): a check's verdict.
     Verdict {
         key: String,
         check: &'static str,
@@ -60,8 +61,11 @@ const BASE_METRICS: &[&str] = &[
     "checks_failed",
 ];
 
-fn is_known(metric: &str, details: &[String]) -> bool {
+fn is_known(metric: &str, details: &[String], protocol_checks: &[&str]) -> bool {
     if BASE_METRICS.contains(&metric) || details.iter().any(|d| d == metric) {
+        return true;
+    }
+    if metric.strip_suffix("_violations").is_some_and(|c| protocol_checks.contains(&c)) {
         return true;
     }
     let rest = OpKind::ALL.iter().find_map(|k| metric.strip_prefix(&format!("{}_", k.name()))).unwrap_or(metric);
@@ -86,11 +90,14 @@ fn metric_check(metric: &str) -> Option<&'static str> {
 
 /// Parses `[expect]`; `err(key, message)` builds an error at a key.
 /// `checks` are the checks the scenario runs: an expectation on a check
-/// that does not run could never be met.
+/// that does not run could never be met. `protocol_checks` always run; each
+/// may be expected by name (`atomicity = true`) and by its count of
+/// violations (`atomicity_violations_max = 0`).
 pub fn parse(
     table: &BTreeMap<String, toml::Value>,
     details: &[String],
     checks: &[String],
+    protocol_checks: &[&'static str],
     err: impl Fn(&str, String) -> InputError,
 ) -> Result<Vec<Expectation>, InputError> {
     let mut out = Vec::new();
@@ -110,6 +117,11 @@ pub fn parse(
             out.push(Expectation::Verdict { key: key.clone(), check, pass });
             continue;
         }
+        if let Some(check) = protocol_checks.iter().find(|c| **c == key) {
+            let pass = value.as_bool().ok_or_else(|| err(&path, format!("must be true or false, got {value}")))?;
+            out.push(Expectation::Verdict { key: key.clone(), check, pass });
+            continue;
+        }
         if key == "outcome" {
             let s = value.as_str().filter(|s| OUTCOMES.contains(s)).ok_or_else(|| {
                 err(&path, format!("must be one of \"completed\", \"violation\", \"limit\", got {value}"))
@@ -122,12 +134,21 @@ pub fn parse(
         } else if let Some(m) = key.strip_suffix("_max") {
             (m, Bound::Max)
         } else {
-            return Err(err(&path, "an expectation ends in `_min` or `_max`, or is `outcome`, `linearizable`, `sequentially_consistent` or `converged`".into())
-                .with_hint("e.g. stale_reads_max = 0, latency_ms_p99_max = 50, ops_ok_min = 100"));
+            let mut verdicts: Vec<&str> = VERDICT_KEYS.iter().map(|(k, _)| *k).collect();
+            verdicts.extend(protocol_checks);
+            return Err(err(
+                &path,
+                format!(
+                    "an expectation ends in `_min` or `_max`, or is `outcome` or a check's verdict ({})",
+                    verdicts.join(", ")
+                ),
+            )
+            .with_hint("e.g. stale_reads_max = 0, latency_ms_p99_max = 50, ops_ok_min = 100"));
         };
-        if !is_known(metric, details) {
+        if !is_known(metric, details, protocol_checks) {
             let mut names: Vec<String> = BASE_METRICS.iter().map(|s| s.to_string()).collect();
             names.extend(details.iter().cloned());
+            names.extend(protocol_checks.iter().map(|c| format!("{c}_violations")));
             return Err(err(&path, format!("unknown metric `{metric}`")).with_hint(format!(
                 "metrics: {}, ops_<ok|fail|unknown>, latency_ms_<p50|p90|p99|p999|max|mean>, and the latter two prefixed by an op kind (get_, put_)",
                 names.join(", ")
@@ -170,6 +191,9 @@ pub fn metric(r: &RunReport, name: &str) -> Option<f64> {
     }
     if let Some(v) = r.protocol_details.get(name).and_then(|v| v.as_f64()) {
         return Some(v);
+    }
+    if let Some(c) = name.strip_suffix("_violations").and_then(|c| r.check(c)) {
+        return count(c.violation_count);
     }
     let (kind, rest) =
         match OpKind::ALL.iter().find_map(|k| name.strip_prefix(&format!("{}_", k.name())).map(|r| (k.name(), r))) {

@@ -13,8 +13,8 @@ use sim_core::fault::{FaultAction, FaultPlan, Nemesis, NemesisKind, TimedFault};
 use sim_core::net::{LinkRule, NetConfig, Nic, NodeSet};
 use sim_core::time::MAX_DURATION_MS;
 use sim_core::workload::MAX_VALUE_SIZE_BYTES;
-use sim_core::workload::{Arrivals, KeyDist, ScriptedOp, WorkloadConfig};
-use sim_core::{Dist, Limits, NodeId, Op, OpKind, ResourceLimits, SimTime, Value};
+use sim_core::workload::{Arrivals, KeyDist, ScriptedOp, Sessions, WorkloadConfig};
+use sim_core::{Dist, Key, Limits, NodeId, Op, OpArg, OpKind, ResourceLimits, SimTime, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -351,7 +351,7 @@ fn build(ctx: &Ctx, f: ScenarioFile, text: &str) -> Result<Scenario, InputError>
     let client_ids: Vec<NodeId> = (0..n as u32).map(NodeId).filter(|id| roles[id.index()] == "client").collect();
     let info = drivers::info(protocol.name()).expect("a loaded protocol is registered");
     let (workload, key_names, value_names) =
-        build_workload(ctx, &f.workload, &selector, &client_ids, info.ops, stop, &mut warnings)?;
+        build_workload(ctx, &f.workload, &selector, &client_ids, info, stop, &mut warnings)?;
     let faults = build_faults(ctx, &f.faults, &selector, &roles, stop, deadline, &mut warnings)?;
     for (i, e) in workload.script.iter().enumerate() {
         if e.at > deadline {
@@ -363,7 +363,8 @@ fn build(ctx: &Ctx, f: ScenarioFile, text: &str) -> Result<Scenario, InputError>
         }
     }
     let mut checks: Vec<String> = Vec::new();
-    for (i, c) in s.checks.iter().enumerate() {
+    let default_checks: Vec<String> = info.default_checks.iter().map(|c| c.to_string()).collect();
+    for (i, c) in s.checks.as_ref().unwrap_or(&default_checks).iter().enumerate() {
         if !CHECKS.contains(&c.as_str()) {
             return Err(ctx
                 .err(&format!("scenario.checks[{i}]"), format!("unknown check `{c}`"))
@@ -381,7 +382,8 @@ fn build(ctx: &Ctx, f: ScenarioFile, text: &str) -> Result<Scenario, InputError>
     if s.check_memory_budget_bytes < 1 << 20 {
         return Err(ctx.err("scenario.check_memory_budget_bytes", "must be at least 1 MiB (1048576)"));
     }
-    let expectations = expect::parse(&f.expect, &protocol.detail_metrics(), &checks, |key, msg| ctx.err(key, msg))?;
+    let expectations =
+        expect::parse(&f.expect, &protocol.detail_metrics(), &checks, info.checks, |key, msg| ctx.err(key, msg))?;
 
     Ok(Scenario {
         file: ctx.file.to_string(),
@@ -480,10 +482,11 @@ fn build_workload(
     w: &WorkloadSection,
     sel: &Selector,
     clients: &[NodeId],
-    supported: &[OpKind],
+    info: &drivers::ProtocolInfo,
     stop: SimTime,
     warnings: &mut Vec<String>,
 ) -> Result<WorkloadParts, InputError> {
+    let supported = info.ops;
     let only = |key: &str, present: bool, mode: &str| -> Result<(), InputError> {
         if present {
             Err(ctx
@@ -561,7 +564,12 @@ fn build_workload(
         }
     };
     let mix: Vec<(OpKind, f64)> = match &w.mix {
-        None => supported.iter().map(|k| (*k, 1.0)).collect(),
+        // Sessions open and close files themselves.
+        None => supported
+            .iter()
+            .filter(|k| !(info.sessions && matches!(k, OpKind::Open | OpKind::Close)))
+            .map(|k| (*k, 1.0))
+            .collect(),
         Some(m) => {
             let mut out = Vec::new();
             for (name, weight) in m {
@@ -584,6 +592,55 @@ fn build_workload(
             out
         }
     };
+    // Settings of transactional and file workloads, where they apply.
+    let serves = |kinds: &[OpKind]| kinds.iter().any(|k| supported.contains(k));
+    let not_served = |key: &str, what: &str| -> InputError {
+        ctx.err(key, format!("this protocol has no {what}")).with_hint("remove it")
+    };
+    if w.keys_per_op.is_some() && !serves(&[OpKind::MultiPut, OpKind::MultiGet]) {
+        return Err(not_served("workload.keys_per_op", "multi-key operations"));
+    }
+    let keys_per_op = w.keys_per_op.unwrap_or(2);
+    if !(2..=sim_core::MAX_KEYS_PER_OP).contains(&keys_per_op) {
+        return Err(ctx.err(
+            "workload.keys_per_op",
+            format!("must be between 2 and {}, got {keys_per_op}", sim_core::MAX_KEYS_PER_OP),
+        ));
+    }
+    if serves(&[OpKind::MultiPut, OpKind::MultiGet, OpKind::Transfer]) && w.keys < 2 {
+        return Err(ctx.err("workload.keys", "transactions name two different keys: use at least 2"));
+    }
+    if w.transfer_amount.is_some() && !serves(&[OpKind::Transfer]) {
+        return Err(not_served("workload.transfer_amount", "transfers"));
+    }
+    let transfer_amount = w.transfer_amount.clone().unwrap_or(Dist::constant(10.0));
+    bounded_dist(ctx, "workload.transfer_amount", &transfer_amount, 1e12, "units")?;
+    for (key, present) in [
+        ("workload.blocks_per_file", w.blocks_per_file.is_some()),
+        ("workload.ops_per_session", w.ops_per_session.is_some()),
+    ] {
+        if present && !info.sessions {
+            return Err(not_served(key, "file sessions"));
+        }
+    }
+    let blocks_per_file = w.blocks_per_file.unwrap_or(4);
+    if !(1..=1 << 20).contains(&blocks_per_file) {
+        return Err(
+            ctx.err("workload.blocks_per_file", format!("must be between 1 and 1048576, got {blocks_per_file}"))
+        );
+    }
+    let sessions = match &w.ops_per_session {
+        Some(d) => {
+            bounded_dist(ctx, "workload.ops_per_session", d, 1e6, "operations")?;
+            Some(Sessions { ops_per_session: d.clone() })
+        }
+        None => info.sessions.then(|| Sessions { ops_per_session: Dist::constant(4.0) }),
+    };
+    if sessions.is_some() && mix.iter().any(|(k, w)| matches!(k, OpKind::Open | OpKind::Close) && *w > 0.0) {
+        return Err(ctx
+            .err("workload.mix", "sessions open and close files themselves: the mix weighs what happens in between")
+            .with_hint("remove `open` and `close` from workload.mix"));
+    }
     if w.ops_per_client == Some(0) {
         return Err(ctx.err("workload.ops_per_client", "must be positive; leave it out for no limit"));
     }
@@ -622,28 +679,86 @@ fn build_workload(
             ctx.err(&format!("{key}.op"), format!("this protocol has no operation `{}`", e.op))
                 .with_hint(format!("use {}", ok.join(", ")))
         })?;
-        let generated = e
-            .key
-            .strip_prefix('k')
-            .and_then(|n| n.parse::<u64>().ok())
-            .filter(|n| *n < w.keys && w.mode != ModeName::Script);
-        let next_id = w.keys + key_ids.len() as u64;
-        let key_id = generated.unwrap_or_else(|| *key_ids.entry(e.key.clone()).or_insert(next_id));
-        key_names.insert(key_id, e.key.clone());
-        let value = match kind {
-            OpKind::Put => {
-                let id = script.len() as u64 + 1;
-                value_names.insert(id, e.value.clone().unwrap_or_else(|| format!("v{id}")));
-                Some(Value { id, size_bytes: e.size_bytes.unwrap_or(default_size) })
-            }
-            OpKind::Get | OpKind::Lookup => {
-                if e.value.is_some() || e.size_bytes.is_some() {
-                    return Err(ctx.err(&format!("{key}.value"), format!("a {} takes no value", kind.name())));
-                }
-                None
+        let mut key_of = |name: &str| -> Key {
+            let generated = name
+                .strip_prefix('k')
+                .and_then(|n| n.parse::<u64>().ok())
+                .filter(|n| *n < w.keys && w.mode != ModeName::Script);
+            let next_id = w.keys + key_ids.len() as u64;
+            let id = generated.unwrap_or_else(|| *key_ids.entry(name.to_string()).or_insert(next_id));
+            key_names.insert(id, name.to_string());
+            id
+        };
+        let takes_none = |field: &str, present: bool| -> Result<(), InputError> {
+            if present {
+                Err(ctx.err(&format!("{key}.{field}"), format!("a {} takes no `{field}`", kind.name())))
+            } else {
+                Ok(())
             }
         };
-        script.push(ScriptedOp { at: SimTime::from_ms(e.at_ms), client, op: Op { kind, key: key_id, value } });
+        takes_none("keys", e.keys.is_some() && !kind.is_multi_key())?;
+        takes_none("to", e.to.is_some() && kind != OpKind::Transfer)?;
+        takes_none("amount", e.amount.is_some() && kind != OpKind::Transfer)?;
+        takes_none("block", e.block.is_some() && !kind.names_block())?;
+        takes_none("value", e.value.is_some() && !kind.carries_value())?;
+        takes_none("size_bytes", e.size_bytes.is_some() && !kind.carries_value())?;
+        let value = kind.carries_value().then(|| {
+            let id = script.len() as u64 + 1;
+            value_names.insert(id, e.value.clone().unwrap_or_else(|| format!("v{id}")));
+            Value { id, size_bytes: e.size_bytes.unwrap_or(default_size) }
+        });
+        let op = if kind.is_multi_key() {
+            takes_none("key", e.key.is_some())?;
+            let names = e.keys.as_deref().unwrap_or_default();
+            if !(1..=sim_core::MAX_KEYS_PER_OP).contains(&names.len()) {
+                return Err(ctx
+                    .err(
+                        &format!("{key}.keys"),
+                        format!("a {} names 1 to {} keys", kind.name(), sim_core::MAX_KEYS_PER_OP),
+                    )
+                    .with_hint("e.g. keys = [\"a\", \"b\"]"));
+            }
+            let ids: Vec<Key> = names.iter().map(|n| key_of(n)).collect();
+            if (1..ids.len()).any(|i| ids[..i].contains(&ids[i])) {
+                return Err(ctx.err(&format!("{key}.keys"), "names a key twice"));
+            }
+            Op::multi(kind, &ids, value)
+        } else if kind == OpKind::Audit {
+            takes_none("key", e.key.is_some())?;
+            Op::on(kind, 0)
+        } else {
+            let name = e
+                .key
+                .as_deref()
+                .ok_or_else(|| ctx.err(&key, format!("a {} needs `key`", kind.name())).with_hint("e.g. key = \"a\""))?;
+            let mut op = Op::on(kind, key_of(name));
+            op.value = value;
+            if kind == OpKind::Transfer {
+                let to =
+                    e.to.as_deref().ok_or_else(|| ctx.err(&key, "a transfer needs `to` (the account credited)"))?;
+                let to = key_of(to);
+                if to == op.key {
+                    return Err(ctx.err(&format!("{key}.to"), "a transfer moves money between two different accounts"));
+                }
+                let amount = e.amount.ok_or_else(|| ctx.err(&key, "a transfer needs `amount`"))?;
+                if amount == 0 || amount > 1_000_000_000_000 {
+                    return Err(ctx.err(&format!("{key}.amount"), format!("must be between 1 and 1e12, got {amount}")));
+                }
+                op.arg = OpArg::Transfer { to, amount };
+            }
+            if kind.names_block() {
+                let block = e.block.ok_or_else(|| ctx.err(&key, format!("a {} needs `block`", kind.name())))?;
+                if block >= blocks_per_file {
+                    return Err(ctx.err(
+                        &format!("{key}.block"),
+                        format!("must be below workload.blocks_per_file ({blocks_per_file})"),
+                    ));
+                }
+                op.arg = OpArg::Block(block);
+            }
+            op
+        };
+        script.push(ScriptedOp { at: SimTime::from_ms(e.at_ms), client, op });
     }
     let mut cfg = WorkloadConfig {
         clients: if w.mode == ModeName::Script { Vec::new() } else { clients.to_vec() },
@@ -657,6 +772,10 @@ fn build_workload(
         start: SimTime::from_ms(w.start_ms),
         stop,
         script,
+        keys_per_op,
+        transfer_amount,
+        blocks_per_file,
+        sessions,
     };
     // Scripted clients must be known to the engine as clients.
     for s in &cfg.script {

@@ -545,6 +545,13 @@ fn cmd_list() -> ExitCode {
         println!("  {}: {}", p.name, p.summary);
         println!("    cluster.nodes counts {}", p.nodes_are);
         println!("    operations: {}", p.ops.iter().map(|o| o.name()).collect::<Vec<_>>().join(", "));
+        if p.sessions {
+            println!("    clients run file sessions: open, workload.ops_per_session operations, close");
+        }
+        println!("    default checks: {}", p.default_checks.join(", "));
+        if !p.checks.is_empty() {
+            println!("    protocol checks (always run; [expect] names them): {}", p.checks.join(", "));
+        }
         println!("    [params]");
         for (name, default, doc) in p.params {
             println!("      {name:<24} default {default:<12} {doc}");

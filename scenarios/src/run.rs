@@ -51,54 +51,65 @@ pub fn repro_command(scn: &Scenario, seed: u64) -> String {
     parts.join(" ")
 }
 
+/// What a protocol says about a finished run besides the history: its
+/// report details, its replicas' final state (for convergence and lost
+/// writes) when it can tell, and the results of its own checks.
+#[derive(Default)]
+pub struct ProtocolOutcome {
+    pub details: serde_json::Value,
+    pub final_state: Option<FinalState>,
+    pub checks: Vec<reports::CheckResult>,
+}
+
 /// Runs a scenario once.
 pub fn run(scn: &Scenario, opts: &RunOptions) -> RunOutput {
     let seed = opts.seed.unwrap_or(scn.seed);
     match &scn.protocol {
-        Protocol::DirectoryKv(p) => run_with(
-            scn,
-            seed,
-            opts,
-            directory_kv::build(p, scn.servers, scn.clients),
-            |sim| serde_json::to_value(directory_kv::report(sim.actors())).unwrap_or_default(),
-            |sim| {
-                // The directory's placements say which copies are replicas; a
-                // directory that is down at the end cannot say.
-                (sim.status(directory_kv::DIRECTORY) != NodeStatus::Down)
-                    .then(|| FinalState { replicas: directory_kv::final_replicas(sim.actors()) })
-            },
-        ),
-        Protocol::Quorum(p) => run_with(
-            scn,
-            seed,
-            opts,
-            quorum::build(p, scn.servers, scn.clients),
-            |sim| serde_json::to_value(quorum::report(sim.actors())).unwrap_or_default(),
-            |sim| {
+        Protocol::DirectoryKv(p) => {
+            run_with(scn, seed, opts, directory_kv::build(p, scn.servers, scn.clients), |sim, _| {
+                ProtocolOutcome {
+                    details: serde_json::to_value(directory_kv::report(sim.actors())).unwrap_or_default(),
+                    // The directory's placements say which copies are replicas;
+                    // a directory that is down at the end cannot say.
+                    final_state: (sim.status(directory_kv::DIRECTORY) != NodeStatus::Down)
+                        .then(|| FinalState { replicas: directory_kv::final_replicas(sim.actors()) }),
+                    checks: Vec::new(),
+                }
+            })
+        }
+        Protocol::Quorum(p) => run_with(scn, seed, opts, quorum::build(p, scn.servers, scn.clients), |sim, _| {
+            ProtocolOutcome {
+                details: serde_json::to_value(quorum::report(sim.actors())).unwrap_or_default(),
                 // A server that is down at the end has dropped its copies
                 // from memory, so the final state is known only when every
                 // server is up (the default final heal restarts them).
-                (0..scn.servers)
+                final_state: (0..scn.servers)
                     .all(|i| sim.status(quorum::server_id(i)) != NodeStatus::Down)
-                    .then(|| FinalState { replicas: quorum::final_replicas(sim.actors(), scn.servers, p) })
-            },
-        ),
-        Protocol::Chord(p) => run_with(
-            scn,
-            seed,
-            opts,
-            chord::build(p, scn.servers, scn.clients),
-            // Lookups are judged against the true ring, which needs the
-            // crashes and restarts of the fault log.
-            |sim| {
-                let keys = sim.workload().keys;
-                serde_json::to_value(chord::report(sim.actors(), sim.fault_log(), keys, p)).unwrap_or_default()
-            },
-            // The replicas of each key in the final ring: nodes that are
-            // down or outside it hold nothing that counts.
-            |sim| Some(FinalState { replicas: chord::final_replicas(sim.actors(), p) }),
-        ),
+                    .then(|| FinalState { replicas: quorum::final_replicas(sim.actors(), scn.servers, p) }),
+                checks: Vec::new(),
+            }
+        }),
+        Protocol::Chord(p) => run_with(scn, seed, opts, chord::build(p, scn.servers, scn.clients), |sim, _| {
+            let keys = sim.workload().keys;
+            ProtocolOutcome {
+                // Lookups are judged against the true ring, which needs the
+                // crashes and restarts of the fault log.
+                details: serde_json::to_value(chord::report(sim.actors(), sim.fault_log(), keys, p))
+                    .unwrap_or_default(),
+                // The replicas of each key in the final ring: nodes that are
+                // down or outside it hold nothing that counts.
+                final_state: Some(FinalState { replicas: chord::final_replicas(sim.actors(), p) }),
+                checks: Vec::new(),
+            }
+        }),
     }
+}
+
+/// What a protocol's own checks need to name things and bound their output.
+pub struct CheckContext<'a> {
+    pub labels: Labels<'a>,
+    /// How many example violations each check lists.
+    pub max_examples: usize,
 }
 
 /// Runs to the end, or until `budget_ms` of wall-clock time has passed
@@ -124,8 +135,7 @@ fn run_with<A: Actor>(
     seed: u64,
     opts: &RunOptions,
     nodes: Vec<NodeSpec<A>>,
-    details: impl Fn(&Sim<A>) -> serde_json::Value,
-    final_state: impl Fn(&Sim<A>) -> Option<FinalState>,
+    outcome: impl FnOnce(&Sim<A>, &CheckContext) -> ProtocolOutcome,
 ) -> RunOutput {
     let cfg = SimConfig {
         seed,
@@ -157,9 +167,11 @@ fn run_with<A: Actor>(
     };
     let labels = Labels { nodes: sim.names(), keys: &scn.key_names, values: &scn.value_names };
     let history = from_sim(sim.history(), &labels);
-    let final_state = final_state(&sim);
-    let inputs = CheckInputs { history: &history, final_state: final_state.as_ref() };
-    let mut report = RunReport::collect(&sim, &summary, meta, details(&sim), &inputs);
+    let context = CheckContext { labels, max_examples: scn.max_examples };
+    let outcome = outcome(&sim, &context);
+    let inputs =
+        CheckInputs { history: &history, final_state: outcome.final_state.as_ref(), protocol_checks: outcome.checks };
+    let mut report = RunReport::collect(&sim, &summary, meta, outcome.details, &inputs);
     report.expectations = expect::evaluate(&scn.expectations, &report);
     RunOutput { report, history, trace: sim.trace().map(<[TraceEvent]>::to_vec), names: sim.names().to_vec() }
 }

@@ -56,9 +56,9 @@ pub struct ScenarioSection {
     /// How many example violations each check lists.
     #[serde(default = "default_max_examples")]
     pub max_examples: usize,
-    /// Which checks run after the simulation.
-    #[serde(default = "default_checks")]
-    pub checks: Vec<String>,
+    /// Which generic checks run after the simulation; absent = the
+    /// protocol's defaults.
+    pub checks: Option<Vec<String>>,
     /// Wall-clock budget of each model-based check (linearizable, sequential).
     #[serde(default = "default_check_time_budget_ms")]
     pub check_time_budget_ms: u64,
@@ -67,11 +67,6 @@ pub struct ScenarioSection {
     pub check_memory_budget_bytes: u64,
 }
 
-/// The checks a scenario runs unless it says: `reports::report::DEFAULT_CHECKS`
-/// (every check it may name is in `reports::report::CHECKS`).
-fn default_checks() -> Vec<String> {
-    reports::report::DEFAULT_CHECKS.iter().map(|s| s.to_string()).collect()
-}
 fn default_check_time_budget_ms() -> u64 {
     10_000
 }
@@ -309,6 +304,14 @@ pub struct WorkloadSection {
     pub start_ms: u64,
     #[serde(default)]
     pub script: Vec<ScriptEntry>,
+    /// Keys per multi-key transaction (multi_put, multi_get).
+    pub keys_per_op: Option<usize>,
+    /// Amount moved by each transfer.
+    pub transfer_amount: Option<Dist>,
+    /// Blocks per file (file protocols).
+    pub blocks_per_file: Option<u32>,
+    /// Operations between a file session's open and close (file protocols).
+    pub ops_per_session: Option<Dist>,
 }
 
 impl Default for WorkloadSection {
@@ -328,6 +331,10 @@ impl Default for WorkloadSection {
             total_ops: None,
             start_ms: 0,
             script: Vec::new(),
+            keys_per_op: None,
+            transfer_amount: None,
+            blocks_per_file: None,
+            ops_per_session: None,
         }
     }
 }
@@ -348,7 +355,16 @@ pub struct ScriptEntry {
     pub at_ms: u64,
     pub client: String,
     pub op: String,
-    pub key: String,
+    /// The key, account or file; multi-key operations use `keys`, audits neither.
+    pub key: Option<String>,
+    /// The keys of a multi_put or multi_get.
+    pub keys: Option<Vec<String>>,
+    /// A transfer's destination account.
+    pub to: Option<String>,
+    /// A transfer's amount.
+    pub amount: Option<u64>,
+    /// A block read's or write's block number.
+    pub block: Option<u32>,
     /// For puts: a name for the written value (shown in reports).
     pub value: Option<String>,
     /// For puts: the value's size; default: the mean of `value_size_bytes`.

@@ -374,7 +374,37 @@ fn cases() -> Vec<Case> {
             ),
             Is("workload.script[0].value"),
             Some(14),
-            &["takes no value"],
+            &["takes no `value`"],
+        ),
+        case(
+            "scripted get without a key",
+            head("[workload]\nmode = \"script\"\n\n[[workload.script]]\nat_ms = 1\nclient = \"c1\"\nop = \"get\"\n"),
+            Is("workload.script[0]"),
+            Some(9),
+            &["a get needs `key`"],
+        ),
+        case(
+            "scripted get with a transfer's destination",
+            head(
+                "[workload]\nmode = \"script\"\n\n[[workload.script]]\nat_ms = 1\nclient = \"c1\"\nop = \"get\"\nkey = \"x\"\nto = \"y\"\n",
+            ),
+            Is("workload.script[0].to"),
+            Some(14),
+            &["a get takes no `to`"],
+        ),
+        case(
+            "transaction settings for a protocol without transactions",
+            head("[workload]\nkeys_per_op = 3\n"),
+            Is("workload.keys_per_op"),
+            Some(7),
+            &["has no multi-key operations"],
+        ),
+        case(
+            "file-session settings for a protocol without files",
+            head("[workload]\nops_per_session = 3\n"),
+            Is("workload.ops_per_session"),
+            Some(7),
+            &["has no file sessions"],
         ),
         case(
             "a verdict expectation that is not a boolean",

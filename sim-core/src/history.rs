@@ -23,25 +23,75 @@ pub struct Value {
     pub size_bytes: u64,
 }
 
-/// What a client asks for.
+/// What a client asks for. Key-value stores use `get`/`put`; a DHT
+/// `lookup`; transactional stores `transfer`, `multi_put`, `multi_get` and
+/// `audit`; file systems `open`, `read`, `read_file`, `write`, `close` and
+/// `stat` (their key is the file). A protocol lists the kinds it serves.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum OpKind {
     Get,
     Put,
     /// Find the node responsible for a key (a DHT lookup): reads nothing,
     /// writes nothing; its result names the node.
     Lookup,
+    /// Move `amount` from account `key` to account `to` (`OpArg::Transfer`),
+    /// atomically.
+    Transfer,
+    /// Write one value to several keys (`key` and `OpArg::Keys`) atomically.
+    MultiPut,
+    /// Read several keys (`key` and `OpArg::Keys`) in one transaction;
+    /// the output holds one value per key, in the order the op names them.
+    MultiGet,
+    /// Read every account's balance in one transaction (`Output::Numbers`,
+    /// indexed by account).
+    Audit,
+    /// Open a file.
+    Open,
+    /// Read one block of an open file (`OpArg::Block`).
+    Read,
+    /// Read every block of an open file; the output holds one value per block.
+    ReadFile,
+    /// Write one block of an open file (`OpArg::Block`) with a new value.
+    Write,
+    /// Close a file (flushing what the client wrote).
+    Close,
+    /// Read a file's attributes (`Output::Numbers`: size in blocks, version).
+    Stat,
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 3] = [OpKind::Get, OpKind::Put, OpKind::Lookup];
+    pub const ALL: [OpKind; 13] = [
+        OpKind::Get,
+        OpKind::Put,
+        OpKind::Lookup,
+        OpKind::Transfer,
+        OpKind::MultiPut,
+        OpKind::MultiGet,
+        OpKind::Audit,
+        OpKind::Open,
+        OpKind::Read,
+        OpKind::ReadFile,
+        OpKind::Write,
+        OpKind::Close,
+        OpKind::Stat,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             OpKind::Get => "get",
             OpKind::Put => "put",
             OpKind::Lookup => "lookup",
+            OpKind::Transfer => "transfer",
+            OpKind::MultiPut => "multi_put",
+            OpKind::MultiGet => "multi_get",
+            OpKind::Audit => "audit",
+            OpKind::Open => "open",
+            OpKind::Read => "read",
+            OpKind::ReadFile => "read_file",
+            OpKind::Write => "write",
+            OpKind::Close => "close",
+            OpKind::Stat => "stat",
         }
     }
 
@@ -52,17 +102,102 @@ impl OpKind {
     /// Whether the operation can change state (reads can be retried or
     /// failed freely; a timed-out write is `unknown`).
     pub fn is_write(self) -> bool {
-        matches!(self, OpKind::Put)
+        matches!(self, OpKind::Put | OpKind::Transfer | OpKind::MultiPut | OpKind::Write | OpKind::Close)
+    }
+
+    /// Whether the operation writes a fresh `Value`.
+    pub fn carries_value(self) -> bool {
+        matches!(self, OpKind::Put | OpKind::MultiPut | OpKind::Write)
+    }
+
+    /// Whether the operation names several keys (`OpArg::Keys`).
+    pub fn is_multi_key(self) -> bool {
+        matches!(self, OpKind::MultiPut | OpKind::MultiGet)
+    }
+
+    /// Whether the operation names a block of its file (`OpArg::Block`).
+    pub fn names_block(self) -> bool {
+        matches!(self, OpKind::Read | OpKind::Write)
     }
 }
 
+/// The most keys one multi-key operation names.
+pub const MAX_KEYS_PER_OP: usize = 4;
+
+/// What an operation needs beyond its kind, key and value. Small and `Copy`
+/// so that key-value operations stay cheap to move.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OpArg {
+    #[default]
+    None,
+    /// A transfer's destination account and amount.
+    Transfer { to: Key, amount: u64 },
+    /// The keys after `Op::key` of a multi-key operation: `more[..len]`.
+    Keys { len: u8, more: [Key; MAX_KEYS_PER_OP - 1] },
+    /// A block number within the file `Op::key`.
+    Block(u32),
+}
+
 /// One operation as the workload issues it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Op {
     pub kind: OpKind,
     pub key: Key,
-    /// The value written by a put.
+    /// The value written by a put, multi-put or block write.
     pub value: Option<Value>,
+    pub arg: OpArg,
+}
+
+/// Hashes `arg` only when there is one, so that key-value operations hash
+/// exactly as they did before operations had arguments: trace hashes of
+/// existing scenarios stay the same.
+impl std::hash::Hash for Op {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.kind.hash(state);
+        self.key.hash(state);
+        self.value.hash(state);
+        if self.arg != OpArg::None {
+            self.arg.hash(state);
+        }
+    }
+}
+
+impl Op {
+    pub fn get(key: Key) -> Op {
+        Op { kind: OpKind::Get, key, value: None, arg: OpArg::None }
+    }
+
+    pub fn put(key: Key, value: Value) -> Op {
+        Op { kind: OpKind::Put, key, value: Some(value), arg: OpArg::None }
+    }
+
+    /// An operation of `kind` on `key` with nothing else.
+    pub fn on(kind: OpKind, key: Key) -> Op {
+        Op { kind, key, value: None, arg: OpArg::None }
+    }
+
+    /// A multi-key operation on `keys` (1 to `MAX_KEYS_PER_OP` of them).
+    pub fn multi(kind: OpKind, keys: &[Key], value: Option<Value>) -> Op {
+        assert!(!keys.is_empty() && keys.len() <= MAX_KEYS_PER_OP, "a multi-key op names 1 to 4 keys");
+        let mut more = [0; MAX_KEYS_PER_OP - 1];
+        more[..keys.len() - 1].copy_from_slice(&keys[1..]);
+        Op { kind, key: keys[0], value, arg: OpArg::Keys { len: (keys.len() - 1) as u8, more } }
+    }
+
+    /// Every key the operation names, `key` first. An audit names only
+    /// `key` here: it reads every account.
+    pub fn keys(&self) -> impl Iterator<Item = Key> + '_ {
+        let more: &[Key] = match &self.arg {
+            OpArg::Keys { len, more } => &more[..*len as usize],
+            _ => &[],
+        };
+        let to = match self.arg {
+            OpArg::Transfer { to, .. } => Some(to),
+            _ => None,
+        };
+        std::iter::once(self.key).chain(more.iter().copied()).chain(to)
+    }
 }
 
 /// How an operation ended.
@@ -93,8 +228,12 @@ pub enum Output {
     Nothing,
     /// One value.
     Value(Value),
-    /// Several values: concurrent versions (siblings) returned together.
+    /// Several values: concurrent versions (siblings) returned together,
+    /// or one value per key of a multi-get or per block of a file read
+    /// (id 0 where nothing was written).
     Values(Vec<Value>),
+    /// Numbers: an audit's balances, a stat's attributes.
+    Numbers(Vec<i64>),
 }
 
 /// Index of an operation in the history.

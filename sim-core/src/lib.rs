@@ -25,7 +25,7 @@ pub mod workload;
 pub use actor::{Actor, Ctx, Message, TimerId};
 pub use disk::Disk;
 pub use dist::Dist;
-pub use history::{History, Key, Op, OpId, OpKind, OpRecord, OpStatus, Output, Value};
+pub use history::{History, Key, MAX_KEYS_PER_OP, Op, OpArg, OpId, OpKind, OpRecord, OpStatus, Output, Value};
 pub use sim::{EndReason, Limits, NodeSpec, NodeStatus, ResourceLimits, RunSummary, Sim, SimConfig};
 pub use time::{SimTime, ms};
 

@@ -9,10 +9,15 @@
 //!
 //! Keys are drawn uniformly, from a Zipf distribution, or from a hotspot
 //! (a fraction of the keys receives a fixed share of the accesses).
+//!
+//! Transactions draw their extra keys the same way (distinct from the
+//! first) and transfers an amount. File workloads run in sessions: a client
+//! opens a file, runs a drawn number of operations from the mix on it (one
+//! block each, drawn uniformly), and closes it.
 
 use crate::NodeId;
 use crate::dist::Dist;
-use crate::history::{Key, Op, OpKind, Value};
+use crate::history::{Key, MAX_KEYS_PER_OP, Op, OpArg, OpKind, Value};
 use crate::rng::SimRng;
 use crate::time::{NANOS_PER_S, SimTime, ms_f64_to_ns};
 
@@ -69,6 +74,30 @@ pub struct WorkloadConfig {
     pub start: SimTime,
     pub stop: SimTime,
     pub script: Vec<ScriptedOp>,
+    /// Keys per multi-key operation (2 to `MAX_KEYS_PER_OP`).
+    pub keys_per_op: usize,
+    /// Amount of each transfer (rounded; at least 1).
+    pub transfer_amount: Dist,
+    /// Blocks per file, for block reads and writes.
+    pub blocks_per_file: u32,
+    /// File sessions: when set, generated operations come as
+    /// open, `ops_per_session` operations from the mix, close.
+    pub sessions: Option<Sessions>,
+}
+
+/// How file sessions are shaped.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sessions {
+    /// Operations between the open and the close (rounded; at least 0).
+    pub ops_per_session: Dist,
+}
+
+/// A client's session in progress: the file and the operations left
+/// before its close.
+#[derive(Copy, Clone, Debug)]
+struct OpenSession {
+    file: Key,
+    left: u64,
 }
 
 impl WorkloadConfig {
@@ -86,6 +115,10 @@ impl WorkloadConfig {
             start: SimTime::ZERO,
             stop,
             script: Vec::new(),
+            keys_per_op: 2,
+            transfer_amount: Dist::constant(10.0),
+            blocks_per_file: 4,
+            sessions: None,
         }
     }
 }
@@ -101,6 +134,8 @@ pub struct Workload {
     issued_total: u64,
     /// Operations issued per node (only client entries are used).
     issued_per_node: Vec<u64>,
+    /// Each client's open file session, when sessions are on.
+    sessions: Vec<Option<OpenSession>>,
 }
 
 impl Workload {
@@ -128,6 +163,7 @@ impl Workload {
             next_value_id: first_id,
             issued_total: 0,
             issued_per_node: vec![0; node_count],
+            sessions: vec![None; node_count],
         }
     }
 
@@ -148,7 +184,32 @@ impl Workload {
     pub fn next_op(&mut self, client: NodeId) -> Op {
         self.issued_total += 1;
         self.issued_per_node[client.index()] += 1;
+        if self.cfg.sessions.is_some() {
+            return match self.sessions[client.index()] {
+                None => {
+                    let file = self.draw_key();
+                    let shape = self.cfg.sessions.as_ref().expect("sessions are on");
+                    let n = libm::round(shape.ops_per_session.sample(&mut self.rng).max(0.0)) as u64;
+                    self.sessions[client.index()] = Some(OpenSession { file, left: n });
+                    Op::on(OpKind::Open, file)
+                }
+                Some(OpenSession { file, left: 0 }) => {
+                    self.sessions[client.index()] = None;
+                    Op::on(OpKind::Close, file)
+                }
+                Some(OpenSession { file, left }) => {
+                    self.sessions[client.index()] = Some(OpenSession { file, left: left - 1 });
+                    let kind = self.draw_kind();
+                    self.op_of(kind, file)
+                }
+            };
+        }
         let key = self.draw_key();
+        let kind = self.draw_kind();
+        self.op_of(kind, key)
+    }
+
+    fn draw_kind(&mut self) -> OpKind {
         let mut pick = self.rng.unit() * self.mix_total;
         let mut kind = self.cfg.mix.last().map(|(k, _)| *k).unwrap_or(OpKind::Get);
         for (k, w) in &self.cfg.mix {
@@ -158,8 +219,50 @@ impl Workload {
             }
             pick -= w;
         }
-        let value = kind.is_write().then(|| self.fresh_value());
-        Op { kind, key, value }
+        kind
+    }
+
+    /// Completes an operation of `kind` on `key` with what it needs.
+    fn op_of(&mut self, kind: OpKind, key: Key) -> Op {
+        let value = kind.carries_value().then(|| self.fresh_value());
+        let arg = match kind {
+            OpKind::Transfer => {
+                let to = self.distinct_keys(key, 1)[0];
+                let amount = libm::round(self.cfg.transfer_amount.sample(&mut self.rng)).max(1.0) as u64;
+                OpArg::Transfer { to, amount }
+            }
+            OpKind::MultiPut | OpKind::MultiGet => {
+                let n = self.cfg.keys_per_op.clamp(1, MAX_KEYS_PER_OP);
+                let drawn = self.distinct_keys(key, n - 1);
+                let mut more = [0; MAX_KEYS_PER_OP - 1];
+                more[..drawn.len()].copy_from_slice(&drawn);
+                OpArg::Keys { len: drawn.len() as u8, more }
+            }
+            OpKind::Read | OpKind::Write => {
+                OpArg::Block(self.rng.below(u64::from(self.cfg.blocks_per_file.max(1))) as u32)
+            }
+            _ => OpArg::None,
+        };
+        Op { kind, key, value, arg }
+    }
+
+    /// Up to `n` keys drawn from the key distribution, distinct from each
+    /// other and from `first`. A key space too small for them gives fewer.
+    fn distinct_keys(&mut self, first: Key, n: usize) -> Vec<Key> {
+        let want = n.min(self.cfg.keys.saturating_sub(1) as usize);
+        let mut out: Vec<Key> = Vec::with_capacity(want);
+        // Skewed distributions may redraw the hot key many times; after a
+        // bounded number of tries, walk the key space from a uniform start.
+        let mut tries = 0;
+        while out.len() < want {
+            let k =
+                if tries < 64 { self.draw_key() } else { (first + 1 + self.rng.below(self.cfg.keys)) % self.cfg.keys };
+            tries += 1;
+            if k != first && !out.contains(&k) {
+                out.push(k);
+            }
+        }
+        out
     }
 
     fn fresh_value(&mut self) -> Value {
@@ -282,5 +385,76 @@ mod tests {
         w.next_op(NodeId(0));
         assert!(!w.may_issue(NodeId(0), SimTime::ZERO));
         assert!(w.may_issue(NodeId(1), SimTime::ZERO));
+    }
+
+    fn workload_with(mix: Vec<(OpKind, f64)>, keys: u64, edit: impl FnOnce(&mut WorkloadConfig)) -> Workload {
+        let mut cfg = WorkloadConfig::closed(vec![NodeId(0), NodeId(1)], keys, SimTime::MAX);
+        cfg.mix = mix;
+        edit(&mut cfg);
+        Workload::new(cfg, SimRng::new(9, Stream::Workload), 2)
+    }
+
+    #[test]
+    fn transfers_move_a_drawn_amount_between_two_different_accounts() {
+        let mut w = workload_with(vec![(OpKind::Transfer, 1.0)], 3, |c| {
+            c.transfer_amount = Dist::Uniform { min: 1.0, max: 50.0 };
+        });
+        for _ in 0..2_000 {
+            let op = w.next_op(NodeId(0));
+            let OpArg::Transfer { to, amount } = op.arg else { panic!("{op:?}") };
+            assert!(to != op.key && to < 3 && op.key < 3, "{op:?}");
+            assert!((1..=50).contains(&amount), "{op:?}");
+            assert!(op.value.is_none());
+        }
+    }
+
+    #[test]
+    fn multi_key_ops_name_distinct_keys_even_under_heavy_skew() {
+        let mut w = workload_with(vec![(OpKind::MultiPut, 1.0), (OpKind::MultiGet, 1.0)], 5, |c| {
+            c.keys_per_op = 4;
+            c.key_dist = KeyDist::Hotspot { hot_fraction: 0.2, hot_probability: 1.0 };
+        });
+        for _ in 0..2_000 {
+            let op = w.next_op(NodeId(1));
+            let mut keys: Vec<Key> = op.keys().collect();
+            assert_eq!(keys.len(), 4, "{op:?}");
+            keys.sort();
+            keys.dedup();
+            assert_eq!(keys.len(), 4, "keys repeat in {op:?}");
+            assert_eq!(op.value.is_some(), op.kind == OpKind::MultiPut);
+        }
+    }
+
+    #[test]
+    fn a_key_space_too_small_gives_fewer_keys_not_a_hang() {
+        let mut w = workload_with(vec![(OpKind::MultiGet, 1.0)], 2, |c| c.keys_per_op = 4);
+        let op = w.next_op(NodeId(0));
+        assert_eq!(op.keys().count(), 2);
+    }
+
+    #[test]
+    fn sessions_open_run_their_ops_on_one_file_and_close_it() {
+        let mut w = workload_with(vec![(OpKind::Read, 1.0), (OpKind::Write, 1.0)], 10, |c| {
+            c.sessions = Some(Sessions { ops_per_session: Dist::constant(3.0) });
+            c.blocks_per_file = 2;
+        });
+        // Two clients interleave; each has its own session.
+        let mut per_client: Vec<Vec<Op>> = vec![Vec::new(), Vec::new()];
+        for i in 0..50 {
+            let c = NodeId(i % 2);
+            per_client[c.index()].push(w.next_op(c));
+        }
+        for ops in &per_client {
+            for session in ops.chunks(5).filter(|s| s.len() == 5) {
+                assert_eq!(session[0].kind, OpKind::Open);
+                assert_eq!(session[4].kind, OpKind::Close);
+                assert!(session.iter().all(|o| o.key == session[0].key), "{session:?}");
+                for o in &session[1..4] {
+                    assert!(matches!(o.kind, OpKind::Read | OpKind::Write), "{o:?}");
+                    assert!(matches!(o.arg, OpArg::Block(b) if b < 2), "{o:?}");
+                    assert_eq!(o.value.is_some(), o.kind == OpKind::Write);
+                }
+            }
+        }
     }
 }

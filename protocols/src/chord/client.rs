@@ -173,6 +173,7 @@ impl Client {
                 ctx.send(owner.node, Msg::Put { req, key, value });
                 self.arm(ctx, req);
             }
+            other => panic!("chord serves get, put and lookup, not {}", other.name()),
         }
     }
 
