@@ -48,3 +48,69 @@ pub fn check_durations_ms(durations: &[(&'static str, u64, bool)]) -> Result<(),
     }
     Ok(())
 }
+
+/// One violation a protocol's own check found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    /// Short machine-readable kind, e.g. `partial-commit`.
+    pub kind: &'static str,
+    /// History operations involved (indices, as `OpId.0`).
+    pub ops: Vec<u32>,
+    /// Nodes involved (clients, servers).
+    pub nodes: Vec<sim_core::NodeId>,
+    /// When it happened, or was noticed.
+    pub at: sim_core::SimTime,
+    /// One sentence a person can read, naming nodes by their names.
+    pub message: String,
+}
+
+/// The result of one of a protocol's own checks (atomicity, one primary
+/// per view, close-to-open, ...). The scenario runner turns it into a
+/// report's check; `[expect]` names it by `name`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProtocolCheck {
+    pub name: &'static str,
+    /// `None` when the check cannot decide; `reason` says why.
+    pub passed: Option<bool>,
+    pub reason: Option<String>,
+    /// All violations found; the report lists the first `max_examples`.
+    pub violation_count: u64,
+    /// Examples, at most as many as the caller asked for.
+    pub examples: Vec<Finding>,
+    /// Check-specific numbers (e.g. transactions examined).
+    pub numbers: Vec<(&'static str, f64)>,
+}
+
+impl ProtocolCheck {
+    /// A decided check: it passes when it found nothing. Keeps the first
+    /// `max_examples` findings as examples.
+    pub fn from_findings(
+        name: &'static str,
+        mut findings: Vec<Finding>,
+        max_examples: usize,
+        numbers: Vec<(&'static str, f64)>,
+    ) -> ProtocolCheck {
+        let violation_count = findings.len() as u64;
+        findings.truncate(max_examples);
+        ProtocolCheck {
+            name,
+            passed: Some(violation_count == 0),
+            reason: None,
+            violation_count,
+            examples: findings,
+            numbers,
+        }
+    }
+
+    /// A check that could not decide, and why.
+    pub fn undecided(name: &'static str, reason: impl Into<String>) -> ProtocolCheck {
+        ProtocolCheck {
+            name,
+            passed: None,
+            reason: Some(reason.into()),
+            violation_count: 0,
+            examples: Vec::new(),
+            numbers: Vec::new(),
+        }
+    }
+}

@@ -58,7 +58,7 @@ pub fn repro_command(scn: &Scenario, seed: u64) -> String {
 pub struct ProtocolOutcome {
     pub details: serde_json::Value,
     pub final_state: Option<FinalState>,
-    pub checks: Vec<reports::CheckResult>,
+    pub checks: Vec<protocols::ProtocolCheck>,
 }
 
 /// Runs a scenario once.
@@ -102,6 +102,39 @@ pub fn run(scn: &Scenario, opts: &RunOptions) -> RunOutput {
                 checks: Vec::new(),
             }
         }),
+    }
+}
+
+/// A protocol's own check as a report's check.
+fn protocol_check_result(c: protocols::ProtocolCheck, names: &[String]) -> reports::CheckResult {
+    let name_of = |n: sim_core::NodeId| names.get(n.index()).cloned().unwrap_or_else(|| format!("node{}", n.0));
+    let mut details = serde_json::Map::new();
+    for (k, v) in &c.numbers {
+        details.insert(k.to_string(), json!(v));
+    }
+    if let Some(r) = &c.reason {
+        details.insert("reason".into(), json!(r));
+    }
+    reports::CheckResult {
+        name: c.name,
+        verdict: match c.passed {
+            Some(true) => reports::Verdict::Pass,
+            Some(false) => reports::Verdict::Fail,
+            None => reports::Verdict::Unknown,
+        },
+        violation_count: c.violation_count,
+        violations: c
+            .examples
+            .into_iter()
+            .map(|f| reports::Violation {
+                kind: f.kind,
+                ops: f.ops,
+                processes: f.nodes.into_iter().map(name_of).collect(),
+                at_ms: f.at.as_ms_f64(),
+                message: f.message,
+            })
+            .collect(),
+        details: serde_json::Value::Object(details),
     }
 }
 
@@ -169,8 +202,8 @@ fn run_with<A: Actor>(
     let history = from_sim(sim.history(), &labels);
     let context = CheckContext { labels, max_examples: scn.max_examples };
     let outcome = outcome(&sim, &context);
-    let inputs =
-        CheckInputs { history: &history, final_state: outcome.final_state.as_ref(), protocol_checks: outcome.checks };
+    let protocol_checks = outcome.checks.into_iter().map(|c| protocol_check_result(c, sim.names())).collect();
+    let inputs = CheckInputs { history: &history, final_state: outcome.final_state.as_ref(), protocol_checks };
     let mut report = RunReport::collect(&sim, &summary, meta, outcome.details, &inputs);
     report.expectations = expect::evaluate(&scn.expectations, &report);
     RunOutput { report, history, trace: sim.trace().map(<[TraceEvent]>::to_vec), names: sim.names().to_vec() }
