@@ -61,7 +61,8 @@ const BASE_METRICS: &[&str] = &[
     "checks_failed",
 ];
 
-fn is_known(metric: &str, details: &[String], protocol_checks: &[&str]) -> bool {
+/// Whether `metric` names a number a report of this protocol has.
+pub fn is_known(metric: &str, details: &[String], protocol_checks: &[&str]) -> bool {
     if BASE_METRICS.contains(&metric) || details.iter().any(|d| d == metric) {
         return true;
     }

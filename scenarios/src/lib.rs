@@ -5,6 +5,7 @@
 //! `scenarios/catalog/` (one per interesting case) and `scenarios/labs/`.
 
 pub mod catalog;
+pub mod compare;
 pub mod drivers;
 pub mod error;
 pub mod expect;

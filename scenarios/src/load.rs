@@ -64,6 +64,14 @@ pub struct Scenario {
     /// Display names of scripted keys and values.
     pub key_names: BTreeMap<u64, String>,
     pub value_names: BTreeMap<u64, String>,
+    /// The `[[variant]]`s the file declares (see `variants`).
+    pub variant_specs: Vec<VariantSpec>,
+    /// Extra columns of comparison tables (metric names).
+    pub compare_metrics: Vec<String>,
+    /// The variant this scenario is, if it is one.
+    pub variant: Option<String>,
+    /// Which of `overrides` came from the variant's `set` (the rest were typed).
+    pub variant_sets: std::ops::Range<usize>,
 }
 
 impl Scenario {
@@ -77,7 +85,73 @@ impl Scenario {
         let drawn = swarm::draw(&self.swarm, seed);
         let sets: Vec<String> = self.overrides.iter().map(|o| o.raw.clone()).chain(drawn.iter().cloned()).collect();
         let scn = load_str(&self.file, &self.source, &sets)?;
-        Ok(Scenario { drawn, ..scn })
+        // A variant keeps what makes it one: its name and its own expectations.
+        Ok(Scenario {
+            drawn,
+            variant: self.variant.clone(),
+            variant_sets: self.variant_sets.clone(),
+            expectations: self.expectations.clone(),
+            ..scn
+        })
+    }
+
+    /// The overrides typed on the command line (not a variant's `set`).
+    pub fn typed_overrides(&self) -> impl Iterator<Item = &Override> {
+        self.overrides.iter().enumerate().filter(|(i, _)| !self.variant_sets.contains(i)).map(|(_, o)| o)
+    }
+
+    /// The scenario as variant `name`: its `set` applied over the typed
+    /// overrides, its `expect` added to the scenario's.
+    pub fn variant(&self, name: &str) -> Result<Scenario, InputError> {
+        let Some((index, spec)) = self.variant_specs.iter().enumerate().find(|(_, v)| v.name == name) else {
+            let names: Vec<&str> = self.variant_specs.iter().map(|v| v.name.as_str()).collect();
+            return Err(InputError::new(&self.file, format!("no variant is called `{name}`")).with_hint(
+                if names.is_empty() {
+                    "this scenario declares no [[variant]]".to_string()
+                } else {
+                    format!("variants: {}", names.join(", "))
+                },
+            ));
+        };
+        let typed: Vec<String> = self.typed_overrides().map(|o| o.raw.clone()).collect();
+        let sets: Vec<String> = typed.iter().chain(&spec.set).cloned().collect();
+        let scn = load_str(&self.file, &self.source, &sets).map_err(|mut e| {
+            e.message = format!("variant `{name}`: {}", e.message);
+            e
+        })?;
+        let locator = Locator::new(&self.source);
+        let info = drivers::info(scn.protocol.name()).expect("a loaded protocol is registered");
+        let own = expect::parse(&spec.expect, &scn.protocol.detail_metrics(), &scn.checks, info.checks, |key, msg| {
+            let path = format!("variant[{index}].{key}");
+            InputError::new(&self.file, msg).at_line(locator.line_of(&path)).at_key(path)
+        })?;
+        let mut expectations = scn.expectations.clone();
+        expectations.extend(own);
+        // The TOML as run (what sweep bundles save) is this variant alone:
+        // with the variant tables left in, running it would compare them all.
+        let mut doc: toml_edit::DocumentMut = scn.text.parse().expect("a loaded scenario is valid TOML");
+        doc.remove("variant");
+        Ok(Scenario {
+            text: doc.to_string(),
+            variant: Some(name.to_string()),
+            variant_sets: typed.len()..sets.len(),
+            expectations,
+            ..scn
+        })
+    }
+
+    /// Every variant of the scenario, in file order; the scenario itself
+    /// when it declares none.
+    pub fn variants(&self) -> Result<Vec<Scenario>, InputError> {
+        if self.variant_specs.is_empty() {
+            return Ok(vec![self.clone()]);
+        }
+        self.variant_specs.iter().map(|v| self.variant(&v.name)).collect()
+    }
+
+    /// How tables name this scenario: its variant, or its name.
+    pub fn label(&self) -> String {
+        self.variant.clone().unwrap_or_else(|| self.name.clone())
     }
 }
 
@@ -384,6 +458,32 @@ fn build(ctx: &Ctx, f: ScenarioFile, text: &str) -> Result<Scenario, InputError>
     }
     let expectations =
         expect::parse(&f.expect, &protocol.detail_metrics(), &checks, info.checks, |key, msg| ctx.err(key, msg))?;
+    for (i, m) in s.compare_metrics.iter().enumerate() {
+        if !expect::is_known(m, &protocol.detail_metrics(), info.checks) {
+            return Err(ctx
+                .err(&format!("scenario.compare_metrics[{i}]"), format!("unknown metric `{m}`"))
+                .with_hint("use a metric [expect] knows, without _min/_max: see docs/scenario-format.md"));
+        }
+    }
+    for (i, v) in f.variant.iter().enumerate() {
+        let key = format!("variant[{i}]");
+        if v.name.trim().is_empty() {
+            return Err(ctx.err(&format!("{key}.name"), "must not be empty"));
+        }
+        if f.variant[..i].iter().any(|w| w.name == v.name) {
+            return Err(ctx.err(&format!("{key}.name"), format!("`{}` names two variants", v.name)));
+        }
+        for (j, set) in v.set.iter().enumerate() {
+            if let Err(e) = Override::parse(set) {
+                return Err(ctx
+                    .err(&format!("{key}.set[{j}]"), e.message)
+                    .with_hint("write KEY=VALUE, as after --set"));
+            }
+            if set.trim_start().starts_with("variant") {
+                return Err(ctx.err(&format!("{key}.set[{j}]"), "a variant cannot change the variants"));
+            }
+        }
+    }
 
     Ok(Scenario {
         file: ctx.file.to_string(),
@@ -392,6 +492,10 @@ fn build(ctx: &Ctx, f: ScenarioFile, text: &str) -> Result<Scenario, InputError>
         overrides: ctx.overrides.to_vec(),
         swarm: Vec::new(),
         drawn: Vec::new(),
+        variant_specs: f.variant.clone(),
+        compare_metrics: s.compare_metrics.clone(),
+        variant: None,
+        variant_sets: 0..0,
         name: s.name.clone(),
         description: s.description.clone(),
         protocol,

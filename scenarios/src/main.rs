@@ -64,6 +64,37 @@ enum Command {
         /// Print only the outcome line and problems.
         #[arg(long, short)]
         quiet: bool,
+        /// Run only this `[[variant]]` of the scenario (without it, a scenario
+        /// with variants runs them all and prints their comparison).
+        #[arg(long, value_name = "NAME")]
+        variant: Option<String>,
+    },
+    /// Run several scenarios, or every `[[variant]]` of one, with the same
+    /// seed and print one table: a row per run with throughput, p50/p99
+    /// latency, availability, stale reads, violations and messages per
+    /// operation. Exits 1 if any run failed its expectations.
+    Compare {
+        /// Scenario files; a file with [[variant]] tables contributes each variant.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The one seed every run uses (default: each scenario's own `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override any scenario key in every run (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Print the comparison (rows and full reports) as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Write compare.json, compare.txt and each run's reports (one directory per row) here.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Parallel runs (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Check a scenario file without running it.
     Validate {
@@ -109,6 +140,9 @@ enum Command {
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
+        /// Sweep this `[[variant]]` of the scenario (needed when it has variants).
+        #[arg(long, value_name = "NAME")]
+        variant: Option<String>,
     },
     /// Find a smaller scenario that still fails the same way with a seed (fewer
     /// faults, clients, nodes and operations; a shorter run), by delta debugging.
@@ -182,20 +216,58 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Run { file, seed, sets, json, out, trace, quiet } => {
-            cmd_run(&file, seed, &sets, json, out, trace, quiet)
+        Command::Run { file, seed, sets, json, out, trace, quiet, variant } => {
+            let base = match scenarios::load(&file, &sets) {
+                Ok(s) => s,
+                Err(e) => return bad_input(&e),
+            };
+            if variant.is_none() && !base.variant_specs.is_empty() {
+                if trace {
+                    return bad_input(&InputError::new(
+                        &file.display().to_string(),
+                        "--trace records one run: pick a variant with --variant NAME",
+                    ));
+                }
+                let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+                return cmd_compare(&[file], seed, &sets, json, out, jobs, quiet);
+            }
+            let scn = match pick_variant(base, variant.as_deref()) {
+                Ok(s) => s,
+                Err(e) => return bad_input(&e),
+            };
+            cmd_run(scn, seed, json, out, trace, quiet)
+        }
+        Command::Compare { files, seed, sets, json, out, jobs, quiet } => {
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            if jobs == 0 {
+                return bad_input(&InputError::new("dsim compare", "--jobs must be at least 1"));
+            }
+            cmd_compare(&files, seed, &sets, json, out, jobs, quiet)
         }
         Command::Validate { file, sets } => cmd_validate(&file, &sets),
         Command::List => cmd_list(),
         Command::Shrink { file, seed, sets, out, max_runs } => cmd_shrink(&file, seed, &sets, out, max_runs),
-        Command::Sweep { file, seeds, jobs, fail_fast, check_determinism, shard, sets, json, out, bundle, quiet } => {
+        Command::Sweep {
+            file,
+            seeds,
+            jobs,
+            fail_fast,
+            check_determinism,
+            shard,
+            sets,
+            json,
+            out,
+            bundle,
+            quiet,
+            variant,
+        } => {
             let opts = SweepOptions {
                 jobs: jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
                 fail_fast,
                 check_determinism,
             };
             let outputs = SweepOutputs { json, out, bundle, quiet };
-            cmd_sweep(&file, &seeds, shard.as_deref(), &sets, &opts, &outputs)
+            cmd_sweep(&file, variant.as_deref(), &seeds, shard.as_deref(), &sets, &opts, &outputs)
         }
         Command::Merge { parts, json } => cmd_merge(&parts, json),
         Command::Check {
@@ -219,19 +291,81 @@ fn bad_input(e: &InputError) -> ExitCode {
     ExitCode::from(EXIT_BAD_INPUT)
 }
 
-fn cmd_run(
-    file: &Path,
+/// The scenario itself, or its variant `name`. A scenario with variants
+/// must be given one: its base alone is none of the runs it describes.
+fn pick_variant(base: scenarios::Scenario, name: Option<&str>) -> Result<scenarios::Scenario, InputError> {
+    match name {
+        Some(n) => base.variant(n),
+        None if !base.variant_specs.is_empty() => {
+            let names: Vec<&str> = base.variant_specs.iter().map(|v| v.name.as_str()).collect();
+            Err(InputError::new(&base.file, "this scenario has [[variant]] tables: say which one to use")
+                .with_hint(format!("add --variant NAME ({})", names.join(", "))))
+        }
+        None => Ok(base),
+    }
+}
+
+fn cmd_compare(
+    files: &[PathBuf],
     seed: Option<u64>,
     sets: &[String],
+    json: bool,
+    out: Option<PathBuf>,
+    jobs: usize,
+    quiet: bool,
+) -> ExitCode {
+    let scns = match scenarios::compare::expand(files, sets) {
+        Ok(s) => s,
+        Err(e) => return bad_input(&e),
+    };
+    let labels = scenarios::compare::labels(&scns);
+    // A bar only on a terminal (indicatif draws nothing elsewhere) and not with --quiet or --json.
+    let bar = if quiet || json { ProgressBar::hidden() } else { ProgressBar::new(scns.len() as u64) };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} runs, ETA {eta}").expect("a valid progress template"),
+    );
+    let outputs = scenarios::compare::run_all(&scns, seed, jobs, &bar);
+    bar.finish_and_clear();
+    let comparison = scenarios::compare::compare(&labels, &outputs, &scenarios::compare::metric_columns(&scns));
+    if json {
+        match serde_json::to_string_pretty(&comparison) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("error: cannot encode the comparison: {e}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        }
+    } else if quiet {
+        for r in comparison.rows.iter().filter(|r| !r.passed) {
+            println!("{}: outcome {}, FAILED; reproduce with: {}", r.variant, r.outcome, r.command);
+        }
+    } else {
+        print!("{}", scenarios::compare::render_text(&comparison));
+    }
+    if let Some(dir) = out {
+        match scenarios::compare::write(&dir, &comparison, &labels, &outputs) {
+            Ok(paths) => {
+                if !json && !quiet {
+                    println!("wrote      {} files under {}", paths.len(), dir.display());
+                }
+            }
+            Err(e) => {
+                eprintln!("error: cannot write the comparison to {}: {e}", dir.display());
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        }
+    }
+    ExitCode::from(if comparison.passed() { EXIT_OK } else { EXIT_FAILED })
+}
+
+fn cmd_run(
+    scn: scenarios::Scenario,
+    seed: Option<u64>,
     json: bool,
     out: Option<PathBuf>,
     trace: bool,
     quiet: bool,
 ) -> ExitCode {
-    let scn = match scenarios::load(file, sets) {
-        Ok(s) => s,
-        Err(e) => return bad_input(&e),
-    };
     let seed = seed.unwrap_or(scn.seed);
     let scn = match scn.for_seed(seed) {
         Ok(s) => s,
@@ -240,7 +374,17 @@ fn cmd_run(
     if !scn.drawn.is_empty() && !json && !quiet {
         println!("swarm      drawn for seed {seed}: {}", scn.drawn.join(", "));
     }
-    let output = scenarios::run(&scn, &RunOptions { seed: Some(seed), record_trace: trace });
+    // Hidden until the run has taken more than a moment (see run::run_within);
+    // then drawn on stderr if it is a terminal.
+    let progress = (!quiet && !json).then(|| {
+        let bar = ProgressBar::hidden();
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} simulated ms, {msg}, ETA {eta}")
+                .expect("a valid progress template"),
+        );
+        bar
+    });
+    let output = scenarios::run(&scn, &RunOptions { seed: Some(seed), record_trace: trace, progress });
     let report = &output.report;
     if json {
         match serde_json::to_string_pretty(report) {
@@ -369,6 +513,7 @@ struct SweepOutputs {
 
 fn cmd_sweep(
     file: &Path,
+    variant: Option<&str>,
     seeds: &str,
     shard: Option<&str>,
     sets: &[String],
@@ -389,7 +534,7 @@ fn cmd_sweep(
     if opts.jobs == 0 {
         return usage("--jobs must be at least 1".into());
     }
-    let scn = match scenarios::load(file, sets) {
+    let scn = match scenarios::load(file, sets).and_then(|b| pick_variant(b, variant)) {
         Ok(s) => s,
         Err(e) => return bad_input(&e),
     };
@@ -448,6 +593,11 @@ fn cmd_sweep(
 
 fn cmd_shrink(file: &Path, seed: Option<u64>, sets: &[String], out: Option<PathBuf>, max_runs: usize) -> ExitCode {
     let scn = match scenarios::load(file, sets) {
+        Ok(b) if !b.variant_specs.is_empty() => {
+            return bad_input(&InputError::new(&b.file, "shrink works on one run, and this scenario has [[variant]] tables").with_hint(
+                "sweep the failing variant with --bundle DIR (`dsim sweep FILE --variant NAME --seeds N --bundle DIR`) and shrink the bundled seed-N.toml, which holds that variant alone",
+            ));
+        }
         Ok(s) => s,
         Err(e) => return bad_input(&e),
     };

@@ -23,6 +23,9 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Keep the full event trace (for `trace.jsonl`).
     pub record_trace: bool,
+    /// Show simulated time against the run's deadline on this bar once the
+    /// run has taken more than a moment (see `run_within`).
+    pub progress: Option<indicatif::ProgressBar>,
 }
 
 /// Everything a run produced.
@@ -43,8 +46,14 @@ pub fn shell_quote(arg: &str) -> String {
 
 /// One command that reproduces this run exactly.
 pub fn repro_command(scn: &Scenario, seed: u64) -> String {
-    let mut parts = vec!["dsim".to_string(), "run".into(), shell_quote(&scn.file), "--seed".into(), seed.to_string()];
-    for o in &scn.overrides {
+    let mut parts = vec!["dsim".to_string(), "run".into(), shell_quote(&scn.file)];
+    if let Some(v) = &scn.variant {
+        parts.push("--variant".into());
+        parts.push(shell_quote(v));
+    }
+    parts.push("--seed".into());
+    parts.push(seed.to_string());
+    for o in scn.typed_overrides() {
         parts.push("--set".into());
         parts.push(shell_quote(&o.raw));
     }
@@ -149,18 +158,45 @@ pub struct CheckContext<'a> {
 /// (then the run ends with `EndReason::WallClock` and its report is still
 /// complete for what ran). The clock is read between slices of events, never
 /// inside the simulation, so a run that fits its budget is unaffected by it.
+/// A progress bar, if given, appears only once the run has taken half a
+/// second: quick runs print nothing extra.
 #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
-fn run_within<A: Actor>(sim: &mut Sim<A>, budget_ms: Option<u64>) -> sim_core::RunSummary {
-    let Some(budget_ms) = budget_ms else { return sim.run() };
-    let started = std::time::Instant::now();
-    loop {
-        if let Some(summary) = sim.run_for(1 << 16) {
-            return summary;
-        }
-        if started.elapsed().as_millis() as u64 >= budget_ms {
-            return sim.stop(sim_core::EndReason::WallClock);
-        }
+fn run_within<A: Actor>(
+    sim: &mut Sim<A>,
+    budget_ms: Option<u64>,
+    deadline: sim_core::SimTime,
+    progress: Option<&indicatif::ProgressBar>,
+) -> sim_core::RunSummary {
+    if budget_ms.is_none() && progress.is_none() {
+        return sim.run();
     }
+    const SHOW_AFTER_MS: u128 = 500;
+    let started = std::time::Instant::now();
+    let mut shown = false;
+    let summary = loop {
+        if let Some(summary) = sim.run_for(1 << 16) {
+            break summary;
+        }
+        let elapsed_ms = started.elapsed().as_millis();
+        if let Some(bar) = progress {
+            if !shown && elapsed_ms >= SHOW_AFTER_MS {
+                bar.set_length(deadline.as_nanos() / sim_core::time::NANOS_PER_MS);
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                shown = true;
+            }
+            if shown {
+                bar.set_position(sim.now().as_nanos() / sim_core::time::NANOS_PER_MS);
+                bar.set_message(format!("{} events", sim.events()));
+            }
+        }
+        if budget_ms.is_some_and(|b| elapsed_ms >= u128::from(b)) {
+            break sim.stop(sim_core::EndReason::WallClock);
+        }
+    };
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    summary
 }
 
 fn run_with<A: Actor>(
@@ -180,7 +216,7 @@ fn run_with<A: Actor>(
     };
     let mut sim = Sim::new(cfg, nodes);
     sim.set_resource_limits(scn.resources);
-    let summary = run_within(&mut sim, scn.wall_clock_budget_ms);
+    let summary = run_within(&mut sim, scn.wall_clock_budget_ms, scn.limits.deadline, opts.progress.as_ref());
     let meta = RunMeta {
         scenario: scn.name.clone(),
         protocol: scn.protocol.name().to_string(),

@@ -24,6 +24,25 @@ pub struct ScenarioFile {
     /// Expectations; keys are interpreted by `expect.rs`.
     #[serde(default)]
     pub expect: BTreeMap<String, toml::Value>,
+    /// Variants to compare side by side on the same workload, faults and seed.
+    #[serde(default)]
+    pub variant: Vec<VariantSpec>,
+}
+
+/// One `[[variant]]`: the scenario with some keys overridden.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantSpec {
+    /// A short label for tables and `--variant`.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Overrides in `--set` syntax, e.g. `["params.r=1", "params.w=1"]`.
+    #[serde(default)]
+    pub set: Vec<String>,
+    /// Expectations of this variant only, on top of the scenario's `[expect]`.
+    #[serde(default)]
+    pub expect: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,6 +84,9 @@ pub struct ScenarioSection {
     /// Memory budget of each model-based check's search.
     #[serde(default = "default_check_memory_budget_bytes")]
     pub check_memory_budget_bytes: u64,
+    /// Metrics (as `[expect]` names them) that comparisons add as columns.
+    #[serde(default)]
+    pub compare_metrics: Vec<String>,
 }
 
 fn default_check_time_budget_ms() -> u64 {

@@ -123,7 +123,7 @@ pub fn shrink(
     set_value(&mut doc, "scenario", "seed", Value::from(seed_value));
     let start_text = doc.to_string();
     let scn = load_str(file, &start_text, &[]).map_err(|e| e.to_string())?;
-    let report = run(&scn, &RunOptions { seed: Some(seed), record_trace: false }).report;
+    let report = run(&scn, &RunOptions { seed: Some(seed), record_trace: false, ..RunOptions::default() }).report;
     let Some(sig) = signature(&report) else {
         return Err(format!("{file} passes with seed {seed}: nothing to shrink"));
     };
@@ -201,7 +201,8 @@ impl Shrinker<'_> {
             return false;
         };
         self.runs += 1;
-        let report = run(&scn, &RunOptions { seed: Some(self.seed), record_trace: false }).report;
+        let report =
+            run(&scn, &RunOptions { seed: Some(self.seed), record_trace: false, ..RunOptions::default() }).report;
         let same = signature(&report).as_deref() == Some(self.signature.as_str());
         if !same || (fewer_ops && report.ops.total >= self.size.ops) {
             self.rejected.insert(text);

@@ -197,7 +197,7 @@ fn run_seed(scn: &Scenario, seed: u64, check_determinism: bool) -> SeedRun {
         }
     };
     let scn = &scn;
-    let out = run(scn, &RunOptions { seed: Some(seed), record_trace: check_determinism });
+    let out = run(scn, &RunOptions { seed: Some(seed), record_trace: check_determinism, ..RunOptions::default() });
     let r = &out.report;
     let failed_checks: Vec<String> =
         r.checks.iter().filter(|c| c.verdict == reports::Verdict::Fail).map(|c| c.name.to_string()).collect();
@@ -229,7 +229,7 @@ fn run_seed(scn: &Scenario, seed: u64, check_determinism: bool) -> SeedRun {
             .unwrap_or_default(),
     };
     if check_determinism {
-        let again = run(scn, &RunOptions { seed: Some(seed), record_trace: true });
+        let again = run(scn, &RunOptions { seed: Some(seed), record_trace: true, ..RunOptions::default() });
         if again.report.trace_hash != r.trace_hash {
             outcome = SeedOutcome::Nondeterministic;
             let (a, b) = (out.trace.as_deref().unwrap_or(&[]), again.trace.as_deref().unwrap_or(&[]));

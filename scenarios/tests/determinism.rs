@@ -15,7 +15,7 @@ fn catalog_files() -> Vec<PathBuf> {
 
 /// (report JSON, history JSONL, trace hash)
 fn run_once(scn: &scenarios::Scenario, seed: u64) -> (String, String, String) {
-    let out = run(scn, &RunOptions { seed: Some(seed), record_trace: false });
+    let out = run(scn, &RunOptions { seed: Some(seed), record_trace: false, ..RunOptions::default() });
     let json = serde_json::to_string(&out.report).expect("the report serializes");
     (json, reports::history_io::to_jsonl(&out.history), out.report.trace_hash.clone())
 }
@@ -47,8 +47,8 @@ fn recording_the_trace_does_not_change_the_run() {
     for name in ["scripted.toml", "crash-replication.toml"] {
         let f = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("catalog/directory_kv").join(name);
         let scn = load(&f, &[]).unwrap();
-        let plain = run(&scn, &RunOptions { seed: Some(3), record_trace: false });
-        let traced = run(&scn, &RunOptions { seed: Some(3), record_trace: true });
+        let plain = run(&scn, &RunOptions { seed: Some(3), record_trace: false, ..RunOptions::default() });
+        let traced = run(&scn, &RunOptions { seed: Some(3), record_trace: true, ..RunOptions::default() });
         assert!(plain.trace.is_none());
         assert!(traced.trace.as_ref().is_some_and(|t| !t.is_empty()));
         assert_eq!(
@@ -70,4 +70,19 @@ fn the_scenario_seed_is_the_default_and_overrides_apply() {
     let reseeded = load(&f, &["scenario.seed=2".to_string()]).unwrap();
     assert_eq!(reseeded.seed, 2);
     assert_eq!(run(&reseeded, &RunOptions::default()).report.trace_hash, run_once(&scn, 2).2);
+}
+
+/// A progress bar makes the engine run in slices between redraws; the run
+/// must be the same event for event.
+#[test]
+fn a_progress_bar_does_not_change_the_run() {
+    for name in ["directory_kv/partition.toml", "quorum/sloppy-stale.toml", "chord/churn-successor-list.toml"] {
+        let f = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("catalog").join(name);
+        let scn = load(&f, &[]).unwrap_or_else(|e| panic!("{e}"));
+        let plain = run_once(&scn, 4);
+        let bar = indicatif::ProgressBar::hidden();
+        let with_bar = run(&scn, &RunOptions { seed: Some(4), progress: Some(bar), ..RunOptions::default() });
+        assert_eq!(plain.2, with_bar.report.trace_hash, "{name}");
+        assert_eq!(plain.1, reports::history_io::to_jsonl(&with_bar.history), "{name}");
+    }
 }

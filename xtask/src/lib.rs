@@ -42,24 +42,39 @@ pub struct Outcome {
 }
 
 /// Runs the scenario at `path` (relative to `root`) with its own seed and
-/// judges it by its `[expect]` (or, without one, its outcome).
-pub fn run_scenario(root: &Path, path: &str) -> Outcome {
-    let loaded = load(&root.join(path), &[]).and_then(|scn| scn.for_seed(scn.seed));
-    let scn = match loaded {
-        Ok(s) => s,
-        Err(e) => return Outcome { path: path.to_string(), passed: false, line: e.to_string(), warnings: Vec::new() },
+/// judges it by its `[expect]` (or, without one, its outcome); a scenario
+/// with `[[variant]]` tables runs each variant.
+pub fn run_scenario(root: &Path, path: &str) -> Vec<Outcome> {
+    let failed = |e: scenarios::InputError| {
+        vec![Outcome { path: path.to_string(), passed: false, line: e.to_string(), warnings: Vec::new() }]
     };
-    let report = run(&scn, &RunOptions { seed: Some(scn.seed), record_trace: false }).report;
-    let passed = report.passed();
-    let line = format!(
-        "{}: outcome {}{} (seed {}, trace {})",
-        report.scenario,
-        report.outcome,
-        if passed { "" } else { ", FAILED" },
-        report.seed,
-        report.trace_hash
-    );
-    Outcome { path: path.to_string(), passed, line, warnings: report.warnings }
+    let variants = match load(&root.join(path), &[]).and_then(|base| base.variants()) {
+        Ok(v) => v,
+        Err(e) => return failed(e),
+    };
+    let mut out = Vec::new();
+    for v in variants {
+        let scn = match v.for_seed(v.seed) {
+            Ok(s) => s,
+            Err(e) => return failed(e),
+        };
+        let report =
+            run(&scn, &RunOptions { seed: Some(scn.seed), record_trace: false, ..RunOptions::default() }).report;
+        let passed = report.passed();
+        let line = format!(
+            "{}{}: outcome {}{} (seed {}, trace {})",
+            report.scenario,
+            scn.variant.as_ref().map_or(String::new(), |v| format!(" [{v}]")),
+            report.outcome,
+            if passed { "" } else { ", FAILED" },
+            report.seed,
+            report.trace_hash
+        );
+        let failures = report.expectations.iter().filter(|e| !e.met);
+        let line = failures.fold(line, |l, e| format!("{l}\n    expected {} {}, got {}", e.key, e.expected, e.actual));
+        out.push(Outcome { path: path.to_string(), passed, line, warnings: report.warnings });
+    }
+    out
 }
 
 /// `cargo xtask catalog`: runs every scenario, prints one line each and a
@@ -67,16 +82,17 @@ pub fn run_scenario(root: &Path, path: &str) -> Outcome {
 pub fn catalog(root: &Path) -> bool {
     let (mut passed, mut failed) = (0, 0);
     for path in scenario_paths(root) {
-        let o = run_scenario(root, &path);
-        for w in &o.warnings {
-            eprintln!("warning: {path}: {w}");
-        }
-        println!("{}", o.line);
-        if o.passed {
-            passed += 1;
-        } else {
-            failed += 1;
-            eprintln!("FAILED: {path}");
+        for o in run_scenario(root, &path) {
+            for w in &o.warnings {
+                eprintln!("warning: {path}: {w}");
+            }
+            println!("{}", o.line);
+            if o.passed {
+                passed += 1;
+            } else {
+                failed += 1;
+                eprintln!("FAILED: {path}");
+            }
         }
     }
     println!("catalog: {passed} passed, {failed} failed");
@@ -93,12 +109,27 @@ pub fn golden_text(root: &Path) -> String {
          # Checked by `cargo test` (xtask); after an intended change, regenerate with `cargo xtask golden`.\n",
     );
     for path in scenario_paths(root) {
-        for seed in GOLDEN_SEEDS {
-            let hash = load(&root.join(&path), &[]).and_then(|scn| scn.for_seed(seed)).map_or_else(
-                |e| format!("error: {}", e.message),
-                |scn| run(&scn, &RunOptions { seed: Some(seed), record_trace: false }).report.trace_hash,
-            );
-            out.push_str(&format!("{path} {seed} {hash}\n"));
+        // A scenario with variants gets a line per variant: `path#variant`.
+        let runs: Vec<(String, Result<scenarios::Scenario, scenarios::InputError>)> =
+            match load(&root.join(&path), &[]).and_then(|base| base.variants()) {
+                Ok(vs) => vs
+                    .into_iter()
+                    .map(|v| (v.variant.as_ref().map_or(path.clone(), |name| format!("{path}#{name}")), Ok(v)))
+                    .collect(),
+                Err(e) => vec![(path.clone(), Err(e))],
+            };
+        for (what, scn) in &runs {
+            for seed in GOLDEN_SEEDS {
+                let hash = scn.clone().and_then(|scn| scn.for_seed(seed)).map_or_else(
+                    |e| format!("error: {}", e.message),
+                    |scn| {
+                        run(&scn, &RunOptions { seed: Some(seed), record_trace: false, ..RunOptions::default() })
+                            .report
+                            .trace_hash
+                    },
+                );
+                out.push_str(&format!("{what} {seed} {hash}\n"));
+            }
         }
     }
     out
