@@ -131,10 +131,7 @@ impl Server {
     }
 
     pub fn on_start(&mut self, ctx: &mut Ctx<'_, Node>) {
-        // Servers start pinging at different moments, so the first view's
-        // primary is whoever is heard first.
-        let first = ctx.rng().range(1, ms(self.params.ping_interval_ms).saturating_add(1));
-        ctx.set_timer(first, Timer::Ping);
+        self.ping(ctx);
     }
 
     pub fn on_crash(&mut self) {

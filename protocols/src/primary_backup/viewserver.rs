@@ -1,6 +1,11 @@
 //! The view server: it hears every server's pings, declares a server dead
 //! after `dead_pings` silent intervals, and moves to a new view only when
 //! the primary has acknowledged the current one.
+//!
+//! It decides only at its ticks, every ping interval, never on a ping's
+//! arrival: by a tick every live server's latest ping has arrived (latency
+//! is below the interval), so which server becomes primary or backup does
+//! not depend on the order in which pings happened to land.
 
 use super::msg::{Msg, Record, Timer, View};
 use super::params::{Bug, Params};
@@ -128,9 +133,6 @@ impl ViewServer {
             }
         } else if self.view.backup == Some(from) && num == 0 {
             self.backup_lost = true;
-        }
-        if self.view.num > 0 {
-            self.advance(ctx);
         }
     }
 
