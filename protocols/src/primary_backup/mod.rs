@@ -32,13 +32,21 @@
 //! The view server keeps its current view on disk: after a restart it
 //! never numbers two views alike. Which servers are alive it relearns.
 //!
+//! A primary that restarts before acknowledging its view is the protocol's
+//! known hole: the view server may not move on, and replies to the
+//! restarted server's pings with the view that names it primary. A server
+//! that knows no view yet and hears it is primary of a view after the
+//! first therefore refuses the role (it holds nothing) and keeps pinging
+//! with 0; the service waits, rather than serve from an empty copy.
+//!
 //! ## Operations
 //!
 //! Clients ask the view server for the view and send each operation to its
 //! primary, under `client_timeout_ms`. The primary queues operations and
 //! runs them one at a time: it forwards the operation, with its view
 //! number, to the backup; the backup applies it only if the view number is
-//! its own and it is that view's backup, and acknowledges; the primary
+//! its own, it is that view's backup and it holds that view's state
+//! transfer, and acknowledges; the primary
 //! then applies it and replies. Gets are forwarded too: the backup's
 //! acknowledgement in the same view proves no later view can have served
 //! a newer write yet (a later view's primary would be this very backup,
@@ -240,9 +248,9 @@ pub fn server(nodes: &[Node], n: NodeId) -> &Server {
 }
 
 /// The store at the end of a run: what the final view's primary holds, if
-/// the view server and that primary are up and the primary knows it is
-/// primary of that view (a restarted primary the view server has not yet
-/// noticed holds nothing that counts). `None` when that cannot be told.
+/// the view server and that primary are up and the primary serves in that
+/// view (a restarted primary the view server has not replaced holds
+/// nothing that counts). `None` when that cannot be told.
 pub fn final_replicas(sim: &Sim<Node>) -> Option<Vec<(NodeId, Key, Vec<Value>)>> {
     if sim.status(VIEW_SERVER) == NodeStatus::Down {
         return None;
@@ -253,7 +261,7 @@ pub fn final_replicas(sim: &Sim<Node>) -> Option<Vec<(NodeId, Key, Vec<Value>)>>
     };
     let p = view.primary?;
     let s = server(sim.actors(), p);
-    if sim.status(p) == NodeStatus::Down || s.view() != view {
+    if sim.status(p) == NodeStatus::Down || s.view() != view || !s.is_serving_primary() {
         return None;
     }
     Some(s.state().data.iter().map(|(&k, &v)| (p, k, vec![v])).collect())

@@ -243,12 +243,18 @@ impl Server {
         if view.num <= self.view.num {
             return;
         }
+        // A server that restarted (it knows no view yet) and hears it is
+        // primary of a later view than the first is a primary whose restart
+        // the view server has not acted on: it holds nothing, so it must
+        // neither serve nor hand its empty state to the backup. It keeps
+        // pinging with view 0 so the view server replaces it.
+        let restarted_primary = view.primary == Some(self.me) && self.view.num == 0 && view.num > 1;
         self.view = view;
-        self.deposed = false;
+        self.deposed = restarted_primary;
         if let Some(t) = self.transfer.take() {
             ctx.cancel_timer(t.timer);
         }
-        if view.primary == Some(self.me) {
+        if view.primary == Some(self.me) && !restarted_primary {
             // The backup may have changed: the operation in flight goes
             // back to the head of the queue and reaches the new backup after
             // the state does (it is not yet applied here).
@@ -266,7 +272,7 @@ impl Server {
             }
             self.pump(ctx);
         } else {
-            self.ack_view = view.num;
+            self.ack_view = if restarted_primary { 0 } else { view.num };
             self.reject_all(ctx, view);
         }
     }
@@ -379,7 +385,12 @@ impl Server {
     }
 
     fn on_forward(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, view: u64, id: ReqId, op: Op) {
-        let mine = view == self.view.num && self.view.backup == Some(self.me) && self.view.primary == Some(from);
+        // Only the backup of the forward's view, holding that view's state
+        // transfer (a backup that restarted since holds nothing), may apply it.
+        let mine = view == self.view.num
+            && self.view.backup == Some(self.me)
+            && self.view.primary == Some(from)
+            && self.installed_view == view;
         if !mine && self.params.bug != Bug::NoViewCheck {
             ctx.send(from, Msg::ForwardReject { id, view: self.view });
             return;
