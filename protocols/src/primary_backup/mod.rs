@@ -16,14 +16,18 @@
 //! has learned (0 after a restart: it holds nothing), and learns the
 //! current view from the reply. The view server declares a server dead
 //! after `dead_pings` intervals without a ping, or at once when its primary
-//! or backup pings with 0. It starts view 1 with the first server that
-//! pings as primary and no backup; after that, a new view:
+//! or backup pings with 0. It decides at its ticks, once per ping
+//! interval. At the first tick it starts view 1 with the lowest-numbered
+//! server it has heard from as primary and no backup; after that, a new
+//! view:
 //!
 //! - replaces a dead primary by the **backup, and only the backup**: no
 //!   one else holds the state. With no live backup the service waits for
 //!   the primary (it may only be slow or cut off);
 //! - replaces a dead backup, or fills a missing one, with an **idle**
-//!   server (live, not in the view, and past its first ping), or none;
+//!   server (the lowest-numbered one that is live, not in the view, and
+//!   has learned a view, so that its later pings of 0 mean a restart), or
+//!   none;
 //! - is started only once the **primary has acknowledged** the current
 //!   view, by pinging with its number. A primary acknowledges a view only
 //!   when its backup holds the state (below), so the view server never
