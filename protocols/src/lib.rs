@@ -10,6 +10,7 @@
 pub mod chord;
 pub mod directory_kv;
 pub mod incarnation;
+pub mod primary_backup;
 pub mod quorum;
 
 use std::fmt;

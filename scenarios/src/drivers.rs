@@ -5,7 +5,7 @@
 use crate::error::InputError;
 use crate::locate::Locator;
 use crate::schema::ParamsOnly;
-use protocols::{chord, directory_kv, quorum};
+use protocols::{chord, directory_kv, primary_backup, quorum};
 use serde::de::DeserializeOwned;
 use sim_core::{NodeSpec, OpKind};
 
@@ -61,6 +61,16 @@ pub const PROTOCOLS: &[ProtocolInfo] = &[
         checks: &[],
         sessions: false,
     },
+    ProtocolInfo {
+        name: "primary_backup",
+        summary: primary_backup::SUMMARY,
+        nodes_are: "replica servers `s1`..`sN` (role `server`; plus the view server `vs`, role `viewserver`)",
+        ops: primary_backup::OPS,
+        params: primary_backup::PARAM_DOCS,
+        default_checks: KV_CHECKS,
+        checks: primary_backup::CHECKS,
+        sessions: false,
+    },
 ];
 
 pub fn info(name: &str) -> Option<&'static ProtocolInfo> {
@@ -73,6 +83,7 @@ pub enum Protocol {
     DirectoryKv(directory_kv::Params),
     Quorum(quorum::Params),
     Chord(chord::Params),
+    PrimaryBackup(primary_backup::Params),
 }
 
 impl Protocol {
@@ -81,6 +92,7 @@ impl Protocol {
             Protocol::DirectoryKv(_) => "directory_kv",
             Protocol::Quorum(_) => "quorum",
             Protocol::Chord(_) => "chord",
+            Protocol::PrimaryBackup(_) => "primary_backup",
         }
     }
 
@@ -109,6 +121,11 @@ impl Protocol {
                 let warnings = p.validate(servers).map_err(|e| param_error(file, locator, e))?;
                 Ok((Protocol::Chord(p), warnings))
             }
+            "primary_backup" => {
+                let p: primary_backup::Params = parse_params(file, text, locator)?;
+                let warnings = p.validate(servers).map_err(|e| param_error(file, locator, e))?;
+                Ok((Protocol::PrimaryBackup(p), warnings))
+            }
             other => {
                 let known: Vec<&str> = PROTOCOLS.iter().map(|p| p.name).collect();
                 Err(InputError::new(file, format!("unknown protocol `{other}`"))
@@ -125,6 +142,7 @@ impl Protocol {
             Protocol::DirectoryKv(p) => names_and_roles(directory_kv::build(p, servers, clients)),
             Protocol::Quorum(p) => names_and_roles(quorum::build(p, servers, clients)),
             Protocol::Chord(p) => names_and_roles(chord::build(p, servers, clients)),
+            Protocol::PrimaryBackup(p) => names_and_roles(primary_backup::build(p, servers, clients)),
         }
     }
 
@@ -134,6 +152,7 @@ impl Protocol {
             Protocol::DirectoryKv(_) => serde_json::to_value(directory_kv::DirectoryCounters::default()),
             Protocol::Quorum(_) => serde_json::to_value(quorum::QuorumCounters::default()),
             Protocol::Chord(_) => serde_json::to_value(chord::ChordCounters::default()),
+            Protocol::PrimaryBackup(_) => serde_json::to_value(primary_backup::PbCounters::default()),
         };
         value
             .ok()

@@ -3,7 +3,7 @@
 use crate::drivers::Protocol;
 use crate::expect;
 use crate::load::Scenario;
-use protocols::{chord, directory_kv, quorum};
+use protocols::{chord, directory_kv, primary_backup, quorum};
 use reports::convert::from_sim;
 use reports::history_io;
 use reports::linear::Budget;
@@ -111,6 +111,26 @@ pub fn run(scn: &Scenario, opts: &RunOptions) -> RunOutput {
                 checks: Vec::new(),
             }
         }),
+        Protocol::PrimaryBackup(p) => {
+            run_with(scn, seed, opts, primary_backup::build(p, scn.servers, scn.clients), |sim, ctx| {
+                let threshold_ns = sim_core::ms(p.client_timeout_ms);
+                let report = primary_backup::report(
+                    sim.actors(),
+                    sim.history(),
+                    sim.fault_log(),
+                    sim.names(),
+                    threshold_ns,
+                    sim.now(),
+                );
+                ProtocolOutcome {
+                    details: serde_json::to_value(report).unwrap_or_default(),
+                    // The final primary's copy is the store; without the view
+                    // server or that primary nobody can say which copy counts.
+                    final_state: primary_backup::final_replicas(sim).map(|replicas| FinalState { replicas }),
+                    checks: primary_backup::checks(sim, ctx.max_examples),
+                }
+            })
+        }
     }
 }
 

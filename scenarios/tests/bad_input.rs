@@ -171,6 +171,21 @@ fn cases() -> Vec<Case> {
             &["heartbeat_interval_ms"],
         ),
         case(
+            "primary_backup: zero dead pings",
+            "[scenario]\nname = \"t\"\nprotocol = \"primary_backup\"\nduration_ms = 100\n\n[params]\ndead_pings = 0\n",
+            Is("params.dead_pings"),
+            Some(7),
+            &["between 1 and"],
+        ),
+        case(
+            "primary_backup: promote_idle without an idle server",
+            "[scenario]\nname = \"t\"\nprotocol = \"primary_backup\"\nduration_ms = 100\n\n[cluster]\nnodes = 2\n\n\
+             [params]\nbug = \"promote_idle\"\n",
+            Is("params.bug"),
+            Some(10),
+            &["at least 3 servers"],
+        ),
+        case(
             "partition group names an unknown node",
             head("[[faults.schedule]]\nat_ms = 10\naction = \"partition\"\ngroups = [[\"s1\", \"s9\"]]\n"),
             StartsWith("faults.schedule[0].groups"),
