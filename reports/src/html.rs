@@ -402,6 +402,7 @@ mod tests {
                 id: i,
                 process: if i % 2 == 0 { "c1".into() } else { "c<2>".into() },
                 kind: OpKind::Get,
+                keys: vec!["k1".into()],
                 invoke_ns: u64::from(i) * 5_000_000,
                 complete_ns: Some(u64::from(i) * 5_000_000 + 7_000_000),
                 status: OpStatus::Ok,

@@ -16,6 +16,7 @@
 //! (fontconfig and freetype, system libraries) or a TTF file shipped with
 //! dsim to draw any text.
 
+use crate::check::Labels;
 use crate::report::{FaultReport, RunReport};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -45,6 +46,8 @@ pub struct OpSpan {
     pub id: u32,
     pub process: String,
     pub kind: OpKind,
+    /// The keys it names, by the names checks use (`k17`, or a scripted name).
+    pub keys: Vec<String>,
     pub invoke_ns: u64,
     /// `None` if it was still pending when the run ended.
     pub complete_ns: Option<u64>,
@@ -61,15 +64,16 @@ impl OpSpan {
     }
 }
 
-/// The operations of a run's history, processes named by node names.
-pub fn op_spans(history: &History, names: &[String]) -> Vec<OpSpan> {
+/// The operations of a run's history, named as the checks name them.
+pub fn op_spans(history: &History, labels: &Labels) -> Vec<OpSpan> {
     history
         .ops
         .iter()
         .map(|r| OpSpan {
             id: r.id.0,
-            process: names.get(r.process.index()).cloned().unwrap_or_else(|| format!("node{}", r.process.0)),
+            process: labels.process(r.process),
             kind: r.op.kind,
+            keys: r.op.keys().map(|k| labels.key(k)).collect(),
             invoke_ns: r.invoke.as_nanos(),
             complete_ns: r.complete.map(|c| c.as_nanos()),
             status: r.status.unwrap_or(OpStatus::Unknown),
@@ -593,7 +597,7 @@ fn font(size: u32, color: &RGBColor, pos: Pos) -> TextStyle<'_> {
 pub fn messages_svg(trace: &[TraceEvent], names: &[String], faults: &[FaultWindow], max_messages: usize) -> String {
     let (arrows, total_sends) = arrows(trace, names.len(), max_messages);
     let title = if total_sends > arrows.len() {
-        format!("Messages: the first {} of {total_sends} (rows are event instants, not to scale)", arrows.len())
+        format!("Messages: the first {} (rows are event instants, not to scale)", arrows.len())
     } else {
         format!("Messages: all {} (rows are event instants, not to scale)", arrows.len())
     };
@@ -723,12 +727,14 @@ pub struct Bar {
 pub fn lanes_svg(title: &str, lanes: &[(String, Vec<Bar>)], t0_ns: u64, t1_ns: u64) -> String {
     const WIDTH_PX: f64 = 900.0;
     const LEFT_PX: f64 = 110.0;
+    // Room on the right for the last tick's label.
+    const RIGHT_PX: f64 = 50.0;
     const ROW_PX: usize = 22;
     if lanes.iter().all(|(_, bars)| bars.is_empty()) {
         return message_svg((WIDTH_PX as u32, 80), title, "nothing to draw");
     }
     let span = (t1_ns.saturating_sub(t0_ns)).max(1) as f64;
-    let x = |t: u64| LEFT_PX + (t.saturating_sub(t0_ns) as f64 / span) * (WIDTH_PX - LEFT_PX - 20.0);
+    let x = |t: u64| LEFT_PX + (t.saturating_sub(t0_ns) as f64 / span) * (WIDTH_PX - LEFT_PX - RIGHT_PX);
     let mut body = String::new();
     let mut y = 40usize;
     for (name, bars) in lanes {
@@ -822,7 +828,8 @@ fn status_fill(s: OpStatus) -> &'static str {
 /// The operations around a violation, one lane per process, each op a bar
 /// from invocation to completion; `highlight`'s ops drawn in red. At most
 /// `max_ops` operations are drawn: the highlighted ones and those nearest
-/// in time to them.
+/// in time to them among the operations on the same keys (a violation is
+/// about its keys; operations on other keys would only crowd the picture).
 pub fn ops_timeline_svg(title: &str, spans: &[OpSpan], highlight: &[u32], max_ops: usize) -> String {
     let marked: Vec<&OpSpan> = spans.iter().filter(|s| highlight.contains(&s.id)).collect();
     if marked.is_empty() {
@@ -834,7 +841,9 @@ pub fn ops_timeline_svg(title: &str, spans: &[OpSpan], highlight: &[u32], max_op
     let distance = |s: &OpSpan| {
         if end_of(s) < lo { lo - end_of(s) } else { s.invoke_ns.saturating_sub(hi) }
     };
-    let mut chosen: Vec<&OpSpan> = spans.iter().filter(|s| !highlight.contains(&s.id)).collect();
+    let keys: Vec<&String> = marked.iter().flat_map(|s| &s.keys).collect();
+    let related = |s: &&OpSpan| keys.is_empty() || s.keys.iter().any(|k| keys.contains(&k));
+    let mut chosen: Vec<&OpSpan> = spans.iter().filter(|s| !highlight.contains(&s.id)).filter(related).collect();
     chosen.sort_by_key(|s| (distance(s), s.id));
     chosen.truncate(max_ops.saturating_sub(marked.len()));
     chosen.extend(marked);
@@ -851,7 +860,14 @@ pub fn ops_timeline_svg(title: &str, spans: &[OpSpan], highlight: &[u32], max_op
             start_ns: s.invoke_ns,
             end_ns: s.complete_ns,
             label: format!("{} {}", s.id, s.kind.name()),
-            tooltip: format!("op {}: {} {} {}, {when}", s.id, s.process, s.kind.name(), s.status.name()),
+            tooltip: format!(
+                "op {}: {} {} {} {}, {when}",
+                s.id,
+                s.process,
+                s.kind.name(),
+                s.keys.join(","),
+                s.status.name()
+            ),
             fill: if highlight.contains(&s.id) { "#f4a6a6".into() } else { status_fill(s.status).into() },
             highlight: highlight.contains(&s.id),
             op_id: Some(s.id),
@@ -950,6 +966,7 @@ mod tests {
             id,
             process: process.into(),
             kind,
+            keys: vec!["k1".into()],
             invoke_ns: invoke_ms * 1_000_000,
             complete_ns: complete_ms.map(|c| c * 1_000_000),
             status,
@@ -1078,7 +1095,7 @@ mod tests {
             svg.contains("Ping (loss)") && svg.contains("Pong (receiver-down)") && svg.contains("crashed"),
             "{svg}"
         );
-        assert!(messages_svg(&trace, &names, &[], 2).contains("the first 2 of 3"));
+        assert!(messages_svg(&trace, &names, &[], 2).contains("Messages: the first 2 ("));
     }
 
     #[test]
@@ -1089,6 +1106,9 @@ mod tests {
             })
             .collect();
         spans.push(span(100, "c<1>", OpKind::Put, 500, None, OpStatus::Unknown));
+        let mut elsewhere = span(101, "c1", OpKind::Put, 500, Some(501), OpStatus::Ok);
+        elsewhere.keys = vec!["k2".into()];
+        spans.push(elsewhere);
         let svg = ops_timeline_svg("key \"k1\"", &spans, &[50, 100], 20);
         well_formed(&svg);
         assert!(svg.contains("data-op=\"50\"") && svg.contains("data-op=\"100\""));
@@ -1096,5 +1116,6 @@ mod tests {
         assert_eq!(svg.matches("bar violating").count(), 2);
         assert!(svg.contains("c&lt;1&gt;") && !svg.contains("c<1>"));
         assert!(!svg.contains("data-op=\"0\""), "ops far from the violation are left out");
+        assert!(!svg.contains("data-op=\"101\""), "ops on other keys are left out");
     }
 }

@@ -228,7 +228,7 @@ fn run_with<A: Actor>(
         history,
         trace: sim.trace().map(<[TraceEvent]>::to_vec),
         names: sim.names().to_vec(),
-        ops: op_spans(sim.history(), sim.names()),
+        ops: op_spans(sim.history(), &labels),
         trace_prefix: None,
     }
 }
