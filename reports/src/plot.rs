@@ -38,6 +38,8 @@ const MAX_SCATTER_POINTS: usize = 3000;
 const CDF_POINTS: usize = 400;
 /// Windows across the run for throughput and latency percentiles.
 const WINDOWS: u64 = 100;
+/// The least latency a log axis shows (1 ns): a zero latency is drawn there.
+const MIN_LOG_MS: f64 = 1e-6;
 
 /// One operation as the plots and the HTML timelines draw it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -266,7 +268,7 @@ fn series_color(i: usize) -> RGBColor {
 
 /// A log axis range covering `lo..hi` (both positive) with some room.
 fn log_range(lo: f64, hi: f64) -> (f64, f64) {
-    let lo = lo.max(1e-6);
+    let lo = lo.max(MIN_LOG_MS);
     let hi = hi.max(lo);
     if hi <= lo * 1.5 { (lo / 2.0, hi * 2.0) } else { (lo / 1.3, hi * 1.3) }
 }
@@ -285,8 +287,8 @@ pub fn latency_cdf_svg(series: &[(&str, &[u64])]) -> String {
             let steps = (n - 1).min(CDF_POINTS);
             let points = (0..=steps)
                 .map(|k| {
-                    let i = if steps == 0 { 0 } else { k * (n - 1) / steps };
-                    (sorted[i] as f64 / NANOS_PER_MS, (i + 1) as f64 / n as f64)
+                    let i = (k * (n - 1)).checked_div(steps).unwrap_or(0);
+                    ((sorted[i] as f64 / NANOS_PER_MS).max(MIN_LOG_MS), (i + 1) as f64 / n as f64)
                 })
                 .collect();
             (*label, points)
@@ -366,7 +368,12 @@ pub fn latency_over_time_svg(series: &[(&str, &[OpSpan])], faults: &[FaultWindow
         .map(|(label, spans)| {
             let p = spans
                 .iter()
-                .filter_map(|s| Some((s.invoke_ns as f64 / NANOS_PER_MS, s.ok_latency_ns()? as f64 / NANOS_PER_MS)))
+                .filter_map(|s| {
+                    Some((
+                        s.invoke_ns as f64 / NANOS_PER_MS,
+                        (s.ok_latency_ns()? as f64 / NANOS_PER_MS).max(MIN_LOG_MS),
+                    ))
+                })
                 .collect();
             (*label, p)
         })
@@ -377,7 +384,7 @@ pub fn latency_over_time_svg(series: &[(&str, &[OpSpan])], faults: &[FaultWindow
     }
     let end = end_ms(series, faults, run_end_ns);
     let ys = points.iter().flat_map(|(_, p)| p.iter().map(|q| q.1));
-    let (lo, hi) = log_range(ys.clone().fold(f64::INFINITY, f64::min).max(1e-3), ys.fold(0.0, f64::max));
+    let (lo, hi) = log_range(ys.clone().fold(f64::INFINITY, f64::min), ys.fold(0.0, f64::max));
     let scatter = points.iter().map(|(_, p)| p.len()).sum::<usize>() <= MAX_SCATTER_POINTS;
     let title =
         if scatter { title.to_string() } else { format!("{title}: p50 and p99 per {} window", window_text(end)) };
@@ -400,7 +407,7 @@ pub fn latency_over_time_svg(series: &[(&str, &[OpSpan])], faults: &[FaultWindow
                     .legend(move |(x, y)| Circle::new((x + 6, y), 3, color.filled()));
                 continue;
             }
-            let width_ms = end / WINDOWS as f64;
+            let width_ms = window_ms(end);
             let mut per_window: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
             for &(x, y) in p {
                 per_window.entry((x / width_ms) as u64).or_default().push(y);
@@ -1011,7 +1018,13 @@ mod tests {
         let svg = latency_cdf_svg(&[("get", &gets), ("put", &puts)]);
         well_formed(&svg);
         assert!(svg.contains("get (3 ops)") && svg.contains("put (1 ops)"), "{svg}");
-        well_formed(&latency_cdf_svg(&[("one", &[0])]));
+        let one = latency_cdf_svg(&[("one", &[0])]);
+        well_formed(&one);
+        assert!(!one.contains("NaN") && !one.contains("inf"), "{one}");
+        let instant = [span(0, "c1", OpKind::Get, 5, Some(5), OpStatus::Ok)];
+        let svg = latency_over_time_svg(&[("get", &instant)], &[], 0);
+        well_formed(&svg);
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
     }
 
     #[test]
