@@ -261,9 +261,20 @@ fn draw_svg(size: (u32, u32), title: &str, draw: impl FnOnce(&DrawingArea<SVGBac
     }
 }
 
+/// Series colours: distinct, and none red or orange, which mark crashes and pauses.
+const SERIES_COLORS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
 fn series_color(i: usize) -> RGBColor {
-    let c = Palette99::pick(i).to_rgba();
-    RGBColor(c.0, c.1, c.2)
+    SERIES_COLORS[i % SERIES_COLORS.len()]
 }
 
 /// A log axis range covering `lo..hi` (both positive) with some room.
