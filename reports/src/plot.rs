@@ -21,7 +21,6 @@ use crate::report::{FaultReport, RunReport};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use serde::Serialize;
 use sim_core::fault::FaultSource;
 use sim_core::trace::{TraceEvent, TraceKind};
 use sim_core::{History, OpKind, OpStatus};
@@ -42,7 +41,7 @@ const WINDOWS: u64 = 100;
 const MIN_LOG_MS: f64 = 1e-6;
 
 /// One operation as the plots and the HTML timelines draw it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct OpSpan {
     /// The op id (index in the run's history), as checks name it.
     pub id: u32,
@@ -105,7 +104,7 @@ pub fn spans_by_kind(spans: &[OpSpan]) -> BTreeMap<&'static str, Vec<OpSpan>> {
 
 /// A stretch of time during which a fault held: a node down or paused, or
 /// the network partitioned or cut.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FaultWindow {
     /// `crash`, `pause`, `partition` or `cut`.
     pub kind: &'static str,
@@ -482,8 +481,19 @@ pub fn throughput_svg(series: &[(&str, &[OpSpan])], faults: &[FaultWindow], run_
                     counts[w.min(windows - 1)] += 1;
                 }
             }
-            let per_s = 1000.0 / width_ms;
-            let p = counts.iter().enumerate().map(|(w, &c)| ((w as f64 + 0.5) * width_ms, c as f64 * per_s)).collect();
+            // The last window may cover only part of its width: its rate is
+            // over the part it covers, and a sliver under half a window is
+            // left out rather than drawn as a spurious dip or spike.
+            let p = counts
+                .iter()
+                .enumerate()
+                .filter_map(|(w, &c)| {
+                    let start = w as f64 * width_ms;
+                    let covered = (end - start).min(width_ms);
+                    (covered >= width_ms / 2.0 || windows == 1)
+                        .then(|| (start + width_ms / 2.0, c as f64 * 1000.0 / covered.max(1e-9)))
+                })
+                .collect();
             (*label, p)
         })
         .collect();
