@@ -77,6 +77,35 @@ pub fn info(name: &str) -> Option<&'static ProtocolInfo> {
     PROTOCOLS.iter().find(|p| p.name == name)
 }
 
+/// Builds the protocol's nodes and evaluates `$body` with them bound to
+/// `$nodes`: one place that knows every protocol's `build`, for code that
+/// is generic over the node type (layouts, replays).
+#[macro_export]
+macro_rules! with_nodes {
+    ($protocol:expr, $servers:expr, $clients:expr, $nodes:ident => $body:expr) => {{
+        use protocols::{chord, directory_kv, primary_backup, quorum};
+        use $crate::drivers::Protocol;
+        match $protocol {
+            Protocol::DirectoryKv(p) => {
+                let $nodes = directory_kv::build(p, $servers, $clients);
+                $body
+            }
+            Protocol::Quorum(p) => {
+                let $nodes = quorum::build(p, $servers, $clients);
+                $body
+            }
+            Protocol::Chord(p) => {
+                let $nodes = chord::build(p, $servers, $clients);
+                $body
+            }
+            Protocol::PrimaryBackup(p) => {
+                let $nodes = primary_backup::build(p, $servers, $clients);
+                $body
+            }
+        }
+    }};
+}
+
 /// A protocol with its parsed parameters.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Protocol {
@@ -138,12 +167,7 @@ impl Protocol {
 
     /// Node names and roles, in node-id order.
     pub fn layout(&self, servers: usize, clients: usize) -> Vec<(String, String)> {
-        match self {
-            Protocol::DirectoryKv(p) => names_and_roles(directory_kv::build(p, servers, clients)),
-            Protocol::Quorum(p) => names_and_roles(quorum::build(p, servers, clients)),
-            Protocol::Chord(p) => names_and_roles(chord::build(p, servers, clients)),
-            Protocol::PrimaryBackup(p) => names_and_roles(primary_backup::build(p, servers, clients)),
-        }
+        crate::with_nodes!(self, servers, clients, nodes => names_and_roles(nodes))
     }
 
     /// Names of the numbers in this protocol's report details, for `[expect]`.

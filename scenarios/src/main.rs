@@ -5,9 +5,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use reports::Verdict;
 use reports::history_io::{self, Format};
 use reports::linear::{Budget, Consistency, ModelKind};
+use reports::plot::{MAX_DIAGRAM_MESSAGES, MAX_DIAGRAM_NODES};
 use scenarios::InputError;
 use scenarios::drivers::PROTOCOLS;
-use scenarios::run::{RunOptions, write_atomic, write_outputs};
+use scenarios::run::{RunOptions, trace_prefix, write_atomic, write_outputs};
 use scenarios::shrink::{self, ShrinkOptions};
 use scenarios::sweep::{self, SeedOutcome, SweepOptions, SweepSummary};
 use std::path::{Path, PathBuf};
@@ -55,10 +56,13 @@ enum Command {
         /// Print the JSON report on stdout instead of the text summary.
         #[arg(long)]
         json: bool,
-        /// Write report.json, report.txt, history.jsonl and history.edn into this directory.
+        /// Write report.json, report.txt, history.jsonl, history.edn, report.html (one
+        /// self-contained page) and its plots (latency-cdf.svg, latency-over-time.svg,
+        /// throughput.svg, and messages.svg for runs of at most 24 nodes) into this directory.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
-        /// Also record every event and write trace.jsonl (needs --out).
+        /// Also record every event and write trace.jsonl (needs --out). Without it,
+        /// messages.svg is drawn from the run's first events, recorded by replaying them.
         #[arg(long, requires = "out")]
         trace: bool,
         /// Print only the outcome line and problems.
@@ -384,7 +388,12 @@ fn cmd_run(
         );
         bar
     });
-    let output = scenarios::run(&scn, &RunOptions { seed: Some(seed), record_trace: trace, progress });
+    let mut output = scenarios::run(&scn, &RunOptions { seed: Some(seed), record_trace: trace, progress });
+    // The message diagram needs the run's first events; without --trace they
+    // were not kept, and replaying the start is cheaper than keeping them all.
+    if out.is_some() && !trace && scn.names.len() <= MAX_DIAGRAM_NODES {
+        output.trace_prefix = Some(trace_prefix(&scn, seed, MAX_DIAGRAM_MESSAGES));
+    }
     let report = &output.report;
     if json {
         match serde_json::to_string_pretty(report) {

@@ -8,11 +8,12 @@ use reports::convert::from_sim;
 use reports::history_io;
 use reports::linear::Budget;
 use reports::ops::CheckHistory;
+use reports::plot::{OpSpan, op_spans, run_plots};
 use reports::replicas::FinalState;
 use reports::report::CheckInputs;
 use reports::{Labels, RunMeta, RunReport};
 use serde_json::json;
-use sim_core::trace::TraceEvent;
+use sim_core::trace::{TraceEvent, TraceKind};
 use sim_core::{Actor, NodeSpec, NodeStatus, Sim, SimConfig};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,19 @@ pub struct RunOutput {
     pub history: CheckHistory,
     pub trace: Option<Vec<TraceEvent>>,
     pub names: Vec<String>,
+    /// Every operation with its times, for the plots and report.html.
+    pub ops: Vec<OpSpan>,
+    /// The first events of the run, for the message diagram when the full
+    /// trace was not recorded (see [`trace_prefix`]); `None` from [`run`].
+    pub trace_prefix: Option<Vec<TraceEvent>>,
+}
+
+impl RunOutput {
+    /// The events the message diagram is drawn from: the whole trace if it
+    /// was recorded, else the prefix, if one was recorded.
+    pub fn diagram_trace(&self) -> Option<&[TraceEvent]> {
+        self.trace.as_deref().or(self.trace_prefix.as_deref())
+    }
 }
 
 /// Quotes an argument for a POSIX shell when it needs it.
@@ -219,6 +233,17 @@ fn run_within<A: Actor>(
     summary
 }
 
+fn sim_config(scn: &Scenario, seed: u64, record_trace: bool) -> SimConfig {
+    SimConfig {
+        seed,
+        net: scn.net.clone(),
+        workload: scn.workload.clone(),
+        faults: scn.faults.clone(),
+        limits: scn.limits,
+        record_trace,
+    }
+}
+
 fn run_with<A: Actor>(
     scn: &Scenario,
     seed: u64,
@@ -226,15 +251,7 @@ fn run_with<A: Actor>(
     nodes: Vec<NodeSpec<A>>,
     outcome: impl FnOnce(&Sim<A>, &CheckContext) -> ProtocolOutcome,
 ) -> RunOutput {
-    let cfg = SimConfig {
-        seed,
-        net: scn.net.clone(),
-        workload: scn.workload.clone(),
-        faults: scn.faults.clone(),
-        limits: scn.limits,
-        record_trace: opts.record_trace,
-    };
-    let mut sim = Sim::new(cfg, nodes);
+    let mut sim = Sim::new(sim_config(scn, seed, opts.record_trace), nodes);
     sim.set_resource_limits(scn.resources);
     let summary = run_within(&mut sim, scn.wall_clock_budget_ms, scn.limits.deadline, opts.progress.as_ref());
     let meta = RunMeta {
@@ -262,7 +279,47 @@ fn run_with<A: Actor>(
     let inputs = CheckInputs { history: &history, final_state: outcome.final_state.as_ref(), protocol_checks };
     let mut report = RunReport::collect(&sim, &summary, meta, outcome.details, &inputs);
     report.expectations = expect::evaluate(&scn.expectations, &report);
-    RunOutput { report, history, trace: sim.trace().map(<[TraceEvent]>::to_vec), names: sim.names().to_vec() }
+    RunOutput {
+        report,
+        history,
+        trace: sim.trace().map(<[TraceEvent]>::to_vec),
+        names: sim.names().to_vec(),
+        ops: op_spans(sim.history(), &labels),
+        trace_prefix: None,
+    }
+}
+
+/// Events run per slice while recording a trace prefix.
+const PREFIX_SLICE_EVENTS: u64 = 1024;
+/// The most slices a trace prefix runs: a bound on its cost whatever the scenario.
+const PREFIX_MAX_SLICES: u32 = 200;
+
+/// The trace of the beginning of a run, recorded by running the scenario
+/// again from the start until `max_sends` messages have been sent twice
+/// over (so most of the first ones have been delivered or dropped too),
+/// the run ends, or about 200,000 events have run. The same scenario and
+/// seed run the same events in the same order, and recording a trace
+/// changes nothing in the run, so this is exactly the start of the run's
+/// own trace, at the cost of the prefix only, where recording the whole
+/// trace of a long run would hold every event in memory.
+pub fn trace_prefix(scn: &Scenario, seed: u64, max_sends: usize) -> Vec<TraceEvent> {
+    crate::with_nodes!(&scn.protocol, scn.servers, scn.clients, nodes => prefix_with(scn, seed, nodes, max_sends))
+}
+
+fn prefix_with<A: Actor>(scn: &Scenario, seed: u64, nodes: Vec<NodeSpec<A>>, max_sends: usize) -> Vec<TraceEvent> {
+    let mut sim = Sim::new(sim_config(scn, seed, true), nodes);
+    sim.set_resource_limits(scn.resources);
+    let (mut sends, mut seen) = (0, 0);
+    for _ in 0..PREFIX_MAX_SLICES {
+        let ended = sim.run_for(PREFIX_SLICE_EVENTS).is_some();
+        let trace = sim.trace().unwrap_or_default();
+        sends += trace[seen..].iter().filter(|e| e.kind == TraceKind::Send).count();
+        seen = trace.len();
+        if ended || sends >= 2 * max_sends {
+            break;
+        }
+    }
+    sim.trace().map(<[TraceEvent]>::to_vec).unwrap_or_default()
 }
 
 /// Writes `contents` to `path` atomically: a temporary file in the same
@@ -284,17 +341,28 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     result
 }
 
-/// Writes report.json, report.txt, history.jsonl, history.edn and, if the
-/// trace was recorded, trace.jsonl under `dir` (removing a stale one).
+/// Removes `path` if it exists: a file from an earlier run in the same
+/// directory would sit beside this run's reports as if it belonged to them.
+fn remove_stale(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Writes report.json, report.txt, history.jsonl, history.edn, the plots
+/// (latency-cdf.svg, latency-over-time.svg, throughput.svg and, when the
+/// output has a trace or a trace prefix and few enough nodes, messages.svg),
+/// report.html and, if the trace was recorded, trace.jsonl under `dir`
+/// (removing stale ones).
 pub fn write_outputs(dir: &Path, out: &RunOutput) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    // A trace from an earlier run in the same directory would sit beside
-    // this run's reports as if it belonged to them.
     if out.trace.is_none() {
-        match std::fs::remove_file(dir.join("trace.jsonl")) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
+        remove_stale(&dir.join("trace.jsonl"))?;
+    }
+    let plots = run_plots(&out.report, &out.ops, out.diagram_trace(), &out.names);
+    if !plots.iter().any(|p| p.file == "messages.svg") {
+        remove_stale(&dir.join("messages.svg"))?;
     }
     let mut written = Vec::new();
     let mut put = |name: &str, data: &[u8]| -> std::io::Result<()> {
@@ -308,6 +376,10 @@ pub fn write_outputs(dir: &Path, out: &RunOutput) -> std::io::Result<Vec<PathBuf
     put("report.txt", reports::text::render(&out.report).as_bytes())?;
     put("history.jsonl", history_io::to_jsonl(&out.history).as_bytes())?;
     put("history.edn", history_io::to_edn(&out.history).as_bytes())?;
+    for p in &plots {
+        put(p.file, p.svg.as_bytes())?;
+    }
+    put("report.html", reports::html::render_html(&out.report, &plots, &out.ops).as_bytes())?;
     if let Some(trace) = &out.trace {
         let mut s = String::new();
         for ev in trace {

@@ -363,7 +363,17 @@ fn out_dir_holds_reports_history_and_trace() {
     let mut names: Vec<String> =
         std::fs::read_dir(&plain).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
-    assert_eq!(names, ["history.edn", "history.jsonl", "report.json", "report.txt"]);
+    // The page and its plots (see tests/html_report.rs) sit beside the reports.
+    let page = [
+        "latency-cdf.svg",
+        "latency-over-time.svg",
+        "messages.svg",
+        "report.html",
+        "report.json",
+        "report.txt",
+        "throughput.svg",
+    ];
+    assert_eq!(names, [&["history.edn", "history.jsonl"][..], &page[..]].concat());
 
     let traced = dir.join("nested").join("traced");
     let out = dsim(&["run", path_str(&file), "--out", path_str(&traced), "--trace", "--json"]);
@@ -372,7 +382,7 @@ fn out_dir_holds_reports_history_and_trace() {
     let mut names: Vec<String> =
         std::fs::read_dir(&traced).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
-    assert_eq!(names, ["history.edn", "history.jsonl", "report.json", "report.txt", "trace.jsonl"]);
+    assert_eq!(names, [&["history.edn", "history.jsonl"][..], &page[..], &["trace.jsonl"][..]].concat());
     assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
 
     // report.json is the report printed with --json; the trace changes nothing.
