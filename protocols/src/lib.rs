@@ -11,6 +11,7 @@ pub mod chord;
 pub mod directory_kv;
 pub mod incarnation;
 pub mod quorum;
+pub mod two_phase_commit;
 
 use std::fmt;
 

@@ -5,7 +5,7 @@
 use crate::error::InputError;
 use crate::locate::Locator;
 use crate::schema::ParamsOnly;
-use protocols::{chord, directory_kv, quorum};
+use protocols::{chord, directory_kv, quorum, two_phase_commit};
 use serde::de::DeserializeOwned;
 use sim_core::{NodeSpec, OpKind};
 
@@ -61,6 +61,19 @@ pub const PROTOCOLS: &[ProtocolInfo] = &[
         checks: &[],
         sessions: false,
     },
+    ProtocolInfo {
+        name: "two_phase_commit",
+        summary: two_phase_commit::SUMMARY,
+        nodes_are: "participants `p1`..`pN` (role `participant`; coordinators `tc1`.. have role `coordinator`)",
+        ops: two_phase_commit::OPS,
+        params: two_phase_commit::PARAM_DOCS,
+        // Per key, strict two-phase locking makes reads and writes
+        // linearizable; transfers and audits are judged by the protocol's
+        // own checks.
+        default_checks: &["linearizable"],
+        checks: two_phase_commit::CHECKS,
+        sessions: false,
+    },
 ];
 
 pub fn info(name: &str) -> Option<&'static ProtocolInfo> {
@@ -73,6 +86,7 @@ pub enum Protocol {
     DirectoryKv(directory_kv::Params),
     Quorum(quorum::Params),
     Chord(chord::Params),
+    TwoPhaseCommit(two_phase_commit::Params),
 }
 
 impl Protocol {
@@ -81,6 +95,7 @@ impl Protocol {
             Protocol::DirectoryKv(_) => "directory_kv",
             Protocol::Quorum(_) => "quorum",
             Protocol::Chord(_) => "chord",
+            Protocol::TwoPhaseCommit(_) => "two_phase_commit",
         }
     }
 
@@ -109,6 +124,11 @@ impl Protocol {
                 let warnings = p.validate(servers).map_err(|e| param_error(file, locator, e))?;
                 Ok((Protocol::Chord(p), warnings))
             }
+            "two_phase_commit" => {
+                let p: two_phase_commit::Params = parse_params(file, text, locator)?;
+                let warnings = p.validate(servers).map_err(|e| param_error(file, locator, e))?;
+                Ok((Protocol::TwoPhaseCommit(p), warnings))
+            }
             other => {
                 let known: Vec<&str> = PROTOCOLS.iter().map(|p| p.name).collect();
                 Err(InputError::new(file, format!("unknown protocol `{other}`"))
@@ -125,6 +145,8 @@ impl Protocol {
             Protocol::DirectoryKv(p) => names_and_roles(directory_kv::build(p, servers, clients)),
             Protocol::Quorum(p) => names_and_roles(quorum::build(p, servers, clients)),
             Protocol::Chord(p) => names_and_roles(chord::build(p, servers, clients)),
+            // Names do not depend on the number of accounts.
+            Protocol::TwoPhaseCommit(p) => names_and_roles(two_phase_commit::build(p, servers, clients, 0)),
         }
     }
 
@@ -134,6 +156,7 @@ impl Protocol {
             Protocol::DirectoryKv(_) => serde_json::to_value(directory_kv::DirectoryCounters::default()),
             Protocol::Quorum(_) => serde_json::to_value(quorum::QuorumCounters::default()),
             Protocol::Chord(_) => serde_json::to_value(chord::ChordCounters::default()),
+            Protocol::TwoPhaseCommit(_) => serde_json::to_value(two_phase_commit::TpcCounters::default()),
         };
         value
             .ok()

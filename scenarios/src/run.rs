@@ -3,7 +3,7 @@
 use crate::drivers::Protocol;
 use crate::expect;
 use crate::load::Scenario;
-use protocols::{chord, directory_kv, quorum};
+use protocols::{chord, directory_kv, quorum, two_phase_commit};
 use reports::convert::from_sim;
 use reports::history_io;
 use reports::linear::Budget;
@@ -102,6 +102,16 @@ pub fn run(scn: &Scenario, opts: &RunOptions) -> RunOutput {
                 checks: Vec::new(),
             }
         }),
+        Protocol::TwoPhaseCommit(p) => {
+            let nodes = two_phase_commit::build(p, scn.servers, scn.clients, two_phase_commit::accounts(&scn.workload));
+            run_with(scn, seed, opts, nodes, |sim, cx| ProtocolOutcome {
+                details: serde_json::to_value(two_phase_commit::report(sim.actors(), sim.names(), sim.now()))
+                    .unwrap_or_default(),
+                // Participants are not replicas: no convergence to judge.
+                final_state: None,
+                checks: two_phase_commit::checks(sim, cx.labels.nodes, cx.max_examples),
+            })
+        }
     }
 }
 
