@@ -171,11 +171,11 @@ impl Coordinator {
         self.stats.begun += 1;
         self.stats.participants.insert(txn, participants.clone());
         if self.params.bug != Bug::NoWal {
-            // So that a restart knows to abort it. Not forced on its own: it
-            // rides on the next sync (a later commit record, or a boot), and
-            // a transaction whose begin record is lost is simply presumed
-            // aborted when a participant asks.
+            // So that a restart knows to abort it and tell its participants.
+            // Synced at once without charging `log_sync_ms`: its fsync
+            // overlaps the prepare round trip, which is longer.
             ctx.disk().write(Record::Begin { txn, participants: participants.clone() });
+            ctx.disk().sync();
         }
         for (p, actions) in plan {
             self.send(ctx, p, Msg::Prepare { txn, participants: participants.clone(), actions });
