@@ -57,6 +57,9 @@ pub struct Coordinator {
     /// Decisions: durable (rebuilt from the log), except without a log.
     decisions: BTreeMap<TxnId, Outcome>,
     active: BTreeMap<TxnId, Active>,
+    /// Requests already begun in this life, so a duplicated `Begin` does
+    /// not run its operation twice.
+    begun: BTreeMap<(NodeId, u64), TxnId>,
     pub(super) stats: CoordinatorStats,
 }
 
@@ -70,6 +73,7 @@ impl Coordinator {
             next_seq: 0,
             decisions: BTreeMap::new(),
             active: BTreeMap::new(),
+            begun: BTreeMap::new(),
             stats: CoordinatorStats::default(),
         }
     }
@@ -93,6 +97,7 @@ impl Coordinator {
     pub fn on_crash(&mut self) {
         self.decisions.clear();
         self.active.clear();
+        self.begun.clear();
         self.next_seq = 0;
     }
 
@@ -165,6 +170,10 @@ impl Coordinator {
     fn begin(&mut self, ctx: &mut Ctx<'_, Node>, client: NodeId, req: u64, op: Op) {
         assert!(self.next_seq > 0, "coordinator began a transaction before booting");
         let txn = TxnId { coordinator: self.index, seq: self.next_seq };
+        if self.begun.contains_key(&(client, req)) {
+            return;
+        }
+        self.begun.insert((client, req), txn);
         self.next_seq += 1;
         let plan = self.topo.plan(&op);
         let participants: Vec<NodeId> = plan.keys().copied().collect();
