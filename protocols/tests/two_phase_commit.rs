@@ -7,7 +7,7 @@ use protocols::two_phase_commit::{
     Bug, CoordinatorChoice, Evidence, Msg, Node, Outcome, Params, TpcCounters, TxnId, atomicity, build, conservation,
     evidence, isolation, report,
 };
-use protocols::two_phase_commit::{PARAM_DOCS, accounts};
+use protocols::two_phase_commit::{MAX_AUDIT_ACCOUNTS, PARAM_DOCS, accounts};
 use sim_core::fault::{FaultAction, Nemesis, NemesisKind, TimedFault};
 use sim_core::net::{LinkRule, NetConfig, Nic, NodeSet};
 use sim_core::workload::{Arrivals, ScriptedOp, WorkloadConfig};
@@ -243,6 +243,15 @@ fn the_same_seed_gives_the_same_trace_hash() {
     };
     assert_eq!(hash(7), hash(7));
     assert_ne!(hash(7), hash(8));
+}
+
+#[test]
+fn an_audit_of_a_huge_key_space_is_refused_not_run() {
+    let s = Setup::new(params(), 2, 1, MAX_AUDIT_ACCOUNTS + 1, 0, 1);
+    let c = s.client(0);
+    let run = s.script(vec![audit(10, c)]).run();
+    assert_eq!(run.statuses(OpKind::Audit), [OpStatus::Fail]);
+    assert_eq!((run.counters().audits_refused, run.sent("prepare")), (1, 0));
 }
 
 // ---- locks ----

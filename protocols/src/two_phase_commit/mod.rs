@@ -21,6 +21,9 @@
 //! | `get`, `multi_get` | read every key |
 //! | `audit` | read every account at every participant |
 //!
+//! An audit locks and ships every account, so a key space larger than
+//! `MAX_AUDIT_ACCOUNTS` (100,000) makes audits fail at once (counted in
+//! `audits_refused`) instead of moving millions of balances per message.
 //! A transfer that would overdraw is refused: the debited participant votes
 //! no and the transaction aborts (the client sees `fail`). Balances never go
 //! negative.
@@ -148,7 +151,7 @@ mod participant;
 
 pub use check::{Evidence, atomicity, checks, conservation, evidence, isolation};
 pub use client::{Client, ClientStats};
-pub use coordinator::{Coordinator, CoordinatorStats};
+pub use coordinator::{Coordinator, CoordinatorStats, MAX_AUDIT_ACCOUNTS};
 pub use msg::{Action, HEADER_BYTES, Msg, Outcome, Record, Timer, TxnId};
 pub use params::{Bug, CoordinatorChoice, MAX_COORDINATORS, PARAM_DOCS, ParamError, Params};
 pub use participant::{Participant, ParticipantStats};
@@ -282,6 +285,7 @@ pub struct TpcCounters {
     pub aborts_vote_timeout: u64,
     pub aborts_on_recovery: u64,
     pub aborts_on_request: u64,
+    pub audits_refused: u64,
     /// Prepared-and-in-doubt spans (one per participant and transaction
     /// voted yes on; those still open at the end count up to the end).
     pub blocked_spans: u64,
@@ -330,6 +334,7 @@ pub fn report(nodes: &[Node], names: &[String], end: SimTime) -> TpcReport {
         c.aborts_vote_timeout += s.aborts_vote_timeout;
         c.aborts_on_recovery += s.aborts_on_recovery;
         c.aborts_on_request += s.aborts_on_request;
+        c.audits_refused += s.audits_refused;
         c.messages += s.messages_sent;
         let (mut mine_c, mut mine_a) = (BTreeSet::new(), BTreeSet::new());
         for (txn, o, _) in &s.decisions {

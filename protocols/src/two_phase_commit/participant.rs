@@ -9,6 +9,9 @@ use sim_core::{Ctx, Key, NodeId, SimTime, TimerId, Value, ms};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+/// Values and balances of keys: what reads saw, or what a commit wrote.
+type Images = (Vec<(Key, Value)>, Vec<(Key, i64)>);
+
 /// Who holds a key's lock: one writer, or any number of readers.
 #[derive(Clone, Debug, Default)]
 struct Lock {
@@ -418,7 +421,7 @@ impl Participant {
             Some(l) => {
                 let others_read = l.readers.iter().any(|&r| r != txn);
                 let other_writes = l.writer.is_some_and(|w| w != txn);
-                !other_writes && !(exclusive && others_read)
+                !(other_writes || exclusive && others_read)
             }
         });
         if !free {
@@ -446,7 +449,7 @@ impl Participant {
     }
 
     /// What the read actions see (under their locks).
-    fn read(&self, actions: &[Action]) -> (Vec<(Key, Value)>, Vec<(Key, i64)>) {
+    fn read(&self, actions: &[Action]) -> Images {
         let mut values = Vec::new();
         let mut balances = Vec::new();
         for a in actions {
@@ -461,7 +464,7 @@ impl Participant {
 
     /// Applies the writes of a committed transaction; returns the
     /// after-images for the log.
-    fn apply(&mut self, txn: TxnId, actions: &[Action]) -> (Vec<(Key, Value)>, Vec<(Key, i64)>) {
+    fn apply(&mut self, txn: TxnId, actions: &[Action]) -> Images {
         let mut values = Vec::new();
         let mut balances = Vec::new();
         for a in actions {
