@@ -30,8 +30,8 @@
 //!
 //! ## The protocol
 //!
-//! **Phase one.** The coordinator writes a *begin* record naming the
-//! participants and sends each a *prepare* with its actions, then waits
+//! **Phase one.** The coordinator writes and syncs a *begin* record naming
+//! the participants and sends each a *prepare* with its actions, then waits
 //! `vote_timeout_ms` for votes. A participant tries to take a lock per key
 //! (shared for reads, exclusive for writes); it never waits for a lock: if
 //! one is held by another transaction it votes **no** at once (no-wait
@@ -47,8 +47,10 @@
 //! writes a *commit* record and forces it: that force is the **commit
 //! point**. Only then does it send commit to the participants and answer
 //! the client `ok` with what the reads returned. A participant applies a
-//! commit (writing its after-images to the log, forced), releases its locks
-//! and acknowledges; it releases its locks on an abort.
+//! commit (writing its after-images to the log, synced), releases its locks
+//! and acknowledges; it releases its locks on an abort. Only the two forces
+//! on the critical path, the yes record and the commit record, are charged
+//! `log_sync_ms`; other syncs are taken as overlapping the network.
 //!
 //! Reads take part in full: their locks are held until the decision, so an
 //! audit or multi-get sees a consistent snapshot (strict two-phase locking
