@@ -12,6 +12,7 @@ pub mod directory_kv;
 pub mod incarnation;
 pub mod primary_backup;
 pub mod quorum;
+pub mod two_phase_commit;
 
 use std::fmt;
 

@@ -5,7 +5,7 @@
 use crate::error::InputError;
 use crate::locate::Locator;
 use crate::schema::ParamsOnly;
-use protocols::{chord, directory_kv, primary_backup, quorum};
+use protocols::{chord, directory_kv, primary_backup, quorum, two_phase_commit};
 use serde::de::DeserializeOwned;
 use sim_core::{NodeSpec, OpKind};
 
@@ -71,6 +71,19 @@ pub const PROTOCOLS: &[ProtocolInfo] = &[
         checks: primary_backup::CHECKS,
         sessions: false,
     },
+    ProtocolInfo {
+        name: "two_phase_commit",
+        summary: two_phase_commit::SUMMARY,
+        nodes_are: "participants `p1`..`pN` (role `participant`; coordinators `tc1`.. have role `coordinator`)",
+        ops: two_phase_commit::OPS,
+        params: two_phase_commit::PARAM_DOCS,
+        // Per key, strict two-phase locking makes reads and writes
+        // linearizable; transfers and audits are judged by the protocol's
+        // own checks.
+        default_checks: &["linearizable"],
+        checks: two_phase_commit::CHECKS,
+        sessions: false,
+    },
 ];
 
 pub fn info(name: &str) -> Option<&'static ProtocolInfo> {
@@ -79,11 +92,13 @@ pub fn info(name: &str) -> Option<&'static ProtocolInfo> {
 
 /// Builds the protocol's nodes and evaluates `$body` with them bound to
 /// `$nodes`: one place that knows every protocol's `build`, for code that
-/// is generic over the node type (layouts, replays).
+/// is generic over the node type (layouts, replays). `$workload` is an
+/// `Option<&WorkloadConfig>`: protocols whose nodes hold the key space
+/// (two-phase commit's accounts) need it to run, not to name their nodes.
 #[macro_export]
 macro_rules! with_nodes {
-    ($protocol:expr, $servers:expr, $clients:expr, $nodes:ident => $body:expr) => {{
-        use protocols::{chord, directory_kv, primary_backup, quorum};
+    ($protocol:expr, $servers:expr, $clients:expr, $workload:expr, $nodes:ident => $body:expr) => {{
+        use protocols::{chord, directory_kv, primary_backup, quorum, two_phase_commit};
         use $crate::drivers::Protocol;
         match $protocol {
             Protocol::DirectoryKv(p) => {
@@ -102,6 +117,11 @@ macro_rules! with_nodes {
                 let $nodes = primary_backup::build(p, $servers, $clients);
                 $body
             }
+            Protocol::TwoPhaseCommit(p) => {
+                let accounts = $workload.map_or(0, two_phase_commit::accounts);
+                let $nodes = two_phase_commit::build(p, $servers, $clients, accounts);
+                $body
+            }
         }
     }};
 }
@@ -113,6 +133,7 @@ pub enum Protocol {
     Quorum(quorum::Params),
     Chord(chord::Params),
     PrimaryBackup(primary_backup::Params),
+    TwoPhaseCommit(two_phase_commit::Params),
 }
 
 impl Protocol {
@@ -122,6 +143,7 @@ impl Protocol {
             Protocol::Quorum(_) => "quorum",
             Protocol::Chord(_) => "chord",
             Protocol::PrimaryBackup(_) => "primary_backup",
+            Protocol::TwoPhaseCommit(_) => "two_phase_commit",
         }
     }
 
@@ -155,6 +177,11 @@ impl Protocol {
                 let warnings = p.validate(servers).map_err(|e| param_error(file, locator, e))?;
                 Ok((Protocol::PrimaryBackup(p), warnings))
             }
+            "two_phase_commit" => {
+                let p: two_phase_commit::Params = parse_params(file, text, locator)?;
+                let warnings = p.validate(servers).map_err(|e| param_error(file, locator, e))?;
+                Ok((Protocol::TwoPhaseCommit(p), warnings))
+            }
             other => {
                 let known: Vec<&str> = PROTOCOLS.iter().map(|p| p.name).collect();
                 Err(InputError::new(file, format!("unknown protocol `{other}`"))
@@ -167,7 +194,8 @@ impl Protocol {
 
     /// Node names and roles, in node-id order.
     pub fn layout(&self, servers: usize, clients: usize) -> Vec<(String, String)> {
-        crate::with_nodes!(self, servers, clients, nodes => names_and_roles(nodes))
+        // Names do not depend on the workload.
+        crate::with_nodes!(self, servers, clients, None, nodes => names_and_roles(nodes))
     }
 
     /// Names of the numbers in this protocol's report details, for `[expect]`.
@@ -177,6 +205,7 @@ impl Protocol {
             Protocol::Quorum(_) => serde_json::to_value(quorum::QuorumCounters::default()),
             Protocol::Chord(_) => serde_json::to_value(chord::ChordCounters::default()),
             Protocol::PrimaryBackup(_) => serde_json::to_value(primary_backup::PbCounters::default()),
+            Protocol::TwoPhaseCommit(_) => serde_json::to_value(two_phase_commit::TpcCounters::default()),
         };
         value
             .ok()

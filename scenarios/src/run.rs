@@ -3,7 +3,7 @@
 use crate::drivers::Protocol;
 use crate::expect;
 use crate::load::Scenario;
-use protocols::{chord, directory_kv, primary_backup, quorum};
+use protocols::{chord, directory_kv, primary_backup, quorum, two_phase_commit};
 use reports::convert::from_sim;
 use reports::history_io;
 use reports::linear::Budget;
@@ -143,6 +143,16 @@ pub fn run(scn: &Scenario, opts: &RunOptions) -> RunOutput {
                     final_state: primary_backup::final_replicas(sim).map(|replicas| FinalState { replicas }),
                     checks: primary_backup::checks(sim, ctx.max_examples),
                 }
+            })
+        }
+        Protocol::TwoPhaseCommit(p) => {
+            let nodes = two_phase_commit::build(p, scn.servers, scn.clients, two_phase_commit::accounts(&scn.workload));
+            run_with(scn, seed, opts, nodes, |sim, cx| ProtocolOutcome {
+                details: serde_json::to_value(two_phase_commit::report(sim.actors(), sim.names(), sim.now()))
+                    .unwrap_or_default(),
+                // Participants are not replicas: no convergence to judge.
+                final_state: None,
+                checks: two_phase_commit::checks(sim, cx.labels.nodes, cx.max_examples),
             })
         }
     }
@@ -303,7 +313,7 @@ const PREFIX_MAX_SLICES: u32 = 200;
 /// own trace, at the cost of the prefix only, where recording the whole
 /// trace of a long run would hold every event in memory.
 pub fn trace_prefix(scn: &Scenario, seed: u64, max_sends: usize) -> Vec<TraceEvent> {
-    crate::with_nodes!(&scn.protocol, scn.servers, scn.clients, nodes => prefix_with(scn, seed, nodes, max_sends))
+    crate::with_nodes!(&scn.protocol, scn.servers, scn.clients, Some(&scn.workload), nodes => prefix_with(scn, seed, nodes, max_sends))
 }
 
 fn prefix_with<A: Actor>(scn: &Scenario, seed: u64, nodes: Vec<NodeSpec<A>>, max_sends: usize) -> Vec<TraceEvent> {

@@ -164,6 +164,22 @@ fn cases() -> Vec<Case> {
         ),
         case("bad param value", head("[params]\nquery = \"sideways\"\n"), Is("params.query"), Some(7), &["sideways"]),
         case(
+            "two-phase commit with a zero vote timeout",
+            "[scenario]\nname = \"t\"\nprotocol = \"two_phase_commit\"\nduration_ms = 100\n\n[params]\n\
+             coordinators = 2\nvote_timeout_ms = 0\n",
+            Is("params.vote_timeout_ms"),
+            Some(8),
+            &["> 0 milliseconds"],
+        ),
+        case(
+            "two-phase commit with an unknown bug",
+            "[scenario]\nname = \"t\"\nprotocol = \"two_phase_commit\"\nduration_ms = 100\n\n[params]\n\
+             bug = \"lost_disk\"\n",
+            Is("params.bug"),
+            Some(7),
+            &["lost_disk"],
+        ),
+        case(
             "failure timeout below heartbeat",
             head("[params]\nheartbeat_interval_ms = 100\nfailure_timeout_ms = 50\n"),
             Is("params.failure_timeout_ms"),

@@ -23,7 +23,9 @@ fn scratch(name: &str) -> PathBuf {
 #[test]
 fn trace_prefix_is_the_start_of_the_full_trace() {
     let scn = load(&catalog("directory_kv/partition.toml"), &[]).expect("catalog scenario loads");
-    let full = run(&scn, &RunOptions { seed: Some(3), record_trace: true, ..RunOptions::default() }).trace.expect("trace recorded");
+    let full = run(&scn, &RunOptions { seed: Some(3), record_trace: true, ..RunOptions::default() })
+        .trace
+        .expect("trace recorded");
     let prefix = trace_prefix(&scn, 3, 50);
     assert!(prefix.len() >= 100 && prefix.len() < full.len(), "{} of {}", prefix.len(), full.len());
     assert_eq!(prefix[..], full[..prefix.len()]);
