@@ -330,6 +330,63 @@ pub fn render_html(r: &RunReport, plots_list: &[Plot], spans: &[OpSpan]) -> Stri
     w
 }
 
+/// The ids of a comparison page's sections, in order.
+pub const COMPARE_SECTION_IDS: [&str; 3] = ["comparison", "table", "plots"];
+
+/// One row of a comparison page: its cells (already formatted, escaped
+/// here), whether its run passed, and the run's own report page.
+pub struct CompareRow {
+    pub cells: Vec<String>,
+    pub passed: bool,
+    /// Path of the run's report.html, relative to the comparison page.
+    pub link: Option<String>,
+}
+
+/// A comparison's page: the table (a row per run, each linking to its
+/// run's report) and the overlaid plots.
+pub fn render_compare_html(title: &str, header: &[String], rows: &[CompareRow], plots_list: &[Plot]) -> String {
+    let mut w = String::new();
+    let _ = write!(
+        w,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>dsim comparison: {}</title><style>{STYLE}</style></head><body>\n\
+         <header id=\"comparison\"><h1>{}</h1><p>{} runs with the same seed; each row links to its run's report.</p></header>\n",
+        escape(title),
+        escape(title),
+        rows.len()
+    );
+    w.push_str("<section id=\"table\"><h2>Runs</h2><table><tr>");
+    for h in header {
+        let _ = write!(w, "<th>{}</th>", escape(h));
+    }
+    w.push_str("</tr>");
+    for r in rows {
+        let _ = write!(w, "<tr class=\"{}\">", if r.passed { "met" } else { "failed" });
+        for (i, c) in r.cells.iter().enumerate() {
+            match (&r.link, i) {
+                (Some(link), 0) => {
+                    let _ = write!(w, "<td><a href=\"{}\">{}</a></td>", escape(link), escape(c));
+                }
+                (_, 0) => {
+                    let _ = write!(w, "<td>{}</td>", escape(c));
+                }
+                _ => w.push_str(&num(escape(c))),
+            }
+        }
+        w.push_str("</tr>");
+    }
+    w.push_str("</table></section>\n");
+    plots(&mut w, plots_list);
+    let _ = write!(
+        w,
+        "\n<footer><p><span id=\"js-status\" data-errors=\"not run\">the page script did not run</span></p></footer>\
+         <script>{SCRIPT}</script></body></html>\n"
+    );
+    w
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,5 +497,22 @@ mod tests {
         assert!(!page.contains("https://") && !page.contains("src="));
         // The only http:// strings are SVG namespaces, which are names, not fetches.
         assert_eq!(page.matches("http://").count(), page.matches("xmlns=\"http://www.w3.org/2000/svg\"").count());
+    }
+
+    #[test]
+    fn comparison_page_links_rows_escapes_cells_and_has_its_sections() {
+        let rows = [
+            CompareRow { cells: vec![HOSTILE.into(), "12".into()], passed: true, link: Some("a/report.html".into()) },
+            CompareRow { cells: vec!["b".into(), "3".into()], passed: false, link: None },
+        ];
+        let plots = [Plot { file: "latency-cdf.svg", title: "cdf".into(), svg: "<svg></svg>".into() }];
+        let page = render_compare_html(HOSTILE, &["variant".into(), "ops".into()], &rows, &plots);
+        for id in COMPARE_SECTION_IDS {
+            assert!(page.contains(&format!("id=\"{id}\"")), "section {id} missing");
+        }
+        assert!(page.contains("<a href=\"a/report.html\">&lt;script&gt;"), "{page}");
+        assert!(!page.contains("<script>alert"), "hostile text unescaped");
+        assert!(page.contains("<tr class=\"failed\">"));
+        assert!(page.contains("id=\"plot-latency-cdf\""));
     }
 }

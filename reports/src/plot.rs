@@ -977,6 +977,41 @@ pub fn run_plots(report: &RunReport, spans: &[OpSpan], trace: Option<&[TraceEven
     plots
 }
 
+/// Plots that overlay several runs, one series per run: the latency CDF of
+/// all ok operations, latency over time and throughput over time. Fault
+/// windows are shaded only when every run had the same faults (a
+/// comparison on one schedule); otherwise no run's windows stand for all.
+pub fn compare_plots(runs: &[(&str, &RunReport, &[OpSpan])]) -> Vec<Plot> {
+    let same_faults = runs.windows(2).all(|w| w[0].1.faults == w[1].1.faults);
+    let faults = match runs.first() {
+        Some((_, r, _)) if same_faults => fault_windows(&r.faults),
+        _ => Vec::new(),
+    };
+    let shaded = if faults.is_empty() { "" } else { ", fault windows shaded" };
+    let end_ns = runs.iter().map(|(_, r, _)| ms_to_ns(r.sim_time_ms)).max().unwrap_or(0);
+    let latencies: Vec<Vec<u64>> =
+        runs.iter().map(|(_, _, spans)| ok_latencies_by_kind_ns(spans).into_values().flatten().collect()).collect();
+    let cdf: Vec<(&str, &[u64])> = runs.iter().zip(&latencies).map(|((l, _, _), v)| (*l, v.as_slice())).collect();
+    let series: Vec<(&str, &[OpSpan])> = runs.iter().map(|(l, _, spans)| (*l, *spans)).collect();
+    vec![
+        Plot {
+            file: "latency-cdf.svg",
+            title: "Latency CDF of ok operations, per run".into(),
+            svg: latency_cdf_svg(&cdf),
+        },
+        Plot {
+            file: "latency-over-time.svg",
+            title: format!("Latency over time, per run{shaded}"),
+            svg: latency_over_time_svg(&series, &faults, end_ns),
+        },
+        Plot {
+            file: "throughput.svg",
+            title: format!("Throughput over time, per run{shaded}"),
+            svg: throughput_svg(&series, &faults, end_ns),
+        },
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,8 @@ use crate::error::InputError;
 use crate::load::Scenario;
 use crate::run::{RunOptions, RunOutput, run, write_atomic, write_outputs};
 use indicatif::ProgressBar;
+use reports::html::{CompareRow, render_compare_html};
+use reports::plot::{Plot, compare_plots};
 use reports::{RunReport, Verdict};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -160,8 +162,9 @@ fn fixed(v: f64, places: usize) -> String {
     format!("{v:.places$}")
 }
 
-/// The comparison as a text table, then each failed run's reproduce command.
-pub fn render_text(c: &Comparison) -> String {
+/// The table of a comparison: the header and each row's cells, as the
+/// text table and the HTML page show them.
+pub fn table(c: &Comparison) -> (Vec<String>, Vec<Vec<String>>) {
     let mut header: Vec<String> = [
         "variant",
         "protocol",
@@ -182,7 +185,7 @@ pub fn render_text(c: &Comparison) -> String {
     header.extend(
         c.rows.first().map(|r| r.metrics.iter().map(|(m, _)| m.clone()).collect::<Vec<_>>()).unwrap_or_default(),
     );
-    let rows: Vec<Vec<String>> =
+    let rows =
         c.rows
             .iter()
             .map(|r| {
@@ -211,10 +214,16 @@ pub fn render_text(c: &Comparison) -> String {
                 .collect()
             })
             .collect();
+    (header, rows)
+}
+
+/// The comparison as a text table, then each failed run's reproduce command.
+pub fn render_text(c: &Comparison) -> String {
+    let (header, rows) = table(c);
     let widths: Vec<usize> = (0..header.len())
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0))
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].chars().count()]).max().unwrap_or(0))
         .collect();
-    let line = |cells: Vec<String>| -> String {
+    let line = |cells: &[String]| -> String {
         let padded: Vec<String> = cells
             .iter()
             .enumerate()
@@ -227,8 +236,8 @@ pub fn render_text(c: &Comparison) -> String {
     if let Some(first) = c.rows.first() {
         out.push_str(&format!("comparison of {} runs, seed {}\n", c.rows.len(), first.seed));
     }
-    out.push_str(&line(header.clone()));
-    for r in rows {
+    out.push_str(&line(&header));
+    for r in &rows {
         out.push_str(&line(r));
     }
     for (r, rep) in c.rows.iter().zip(&c.reports) {
@@ -242,6 +251,26 @@ pub fn render_text(c: &Comparison) -> String {
     out
 }
 
+/// The comparison's page: the table, each row linking to its run's
+/// report.html in `slug(label)/`, and the overlaid plots.
+pub fn render_html(c: &Comparison, labels: &[String], outputs: &[RunOutput]) -> (String, Vec<Plot>) {
+    let (header, cells) = table(c);
+    let rows: Vec<CompareRow> = cells
+        .into_iter()
+        .zip(&c.rows)
+        .zip(labels)
+        .map(|((cells, r), l)| CompareRow { cells, passed: r.passed, link: Some(format!("{}/report.html", slug(l))) })
+        .collect();
+    let runs: Vec<(&str, &RunReport, &[reports::plot::OpSpan])> =
+        labels.iter().zip(outputs).map(|(l, o)| (l.as_str(), &o.report, o.ops.as_slice())).collect();
+    let plots = compare_plots(&runs);
+    let title = match c.rows.first() {
+        Some(r) => format!("comparison of {} runs, seed {}", c.rows.len(), r.seed),
+        None => "empty comparison".into(),
+    };
+    (render_compare_html(&title, &header, &rows, &plots), plots)
+}
+
 /// A file-system-friendly name for a row's output directory.
 pub fn slug(label: &str) -> String {
     let s: String =
@@ -250,14 +279,21 @@ pub fn slug(label: &str) -> String {
     if s.is_empty() { "run".into() } else { s }
 }
 
-/// Writes compare.json, compare.txt and each run's outputs in a
-/// subdirectory named after its row.
+/// Writes compare.json, compare.txt, compare.html with its overlaid plots,
+/// and each run's outputs in a subdirectory named after its row.
 pub fn write(dir: &Path, c: &Comparison, labels: &[String], outputs: &[RunOutput]) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
     let json = serde_json::to_string_pretty(c).map_err(std::io::Error::other)?;
-    for (name, data) in [("compare.json", format!("{json}\n")), ("compare.txt", render_text(c))] {
-        let p = dir.join(name);
+    let (page, plots) = render_html(c, labels, outputs);
+    let mut files = vec![
+        ("compare.json".to_string(), format!("{json}\n")),
+        ("compare.txt".to_string(), render_text(c)),
+        ("compare.html".to_string(), page),
+    ];
+    files.extend(plots.into_iter().map(|p| (p.file.to_string(), p.svg)));
+    for (name, data) in files {
+        let p = dir.join(&name);
         write_atomic(&p, data.as_bytes())?;
         written.push(p);
     }

@@ -90,7 +90,7 @@ enum Command {
         /// Print the comparison (rows and full reports) as JSON.
         #[arg(long)]
         json: bool,
-        /// Write compare.json, compare.txt and each run's reports (one directory per row) here.
+        /// Write compare.json, compare.txt, compare.html with overlaid plots (SVG), and each run's reports (one directory per row) here.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// Parallel runs (default: every core).

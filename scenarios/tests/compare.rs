@@ -160,6 +160,18 @@ fn out_writes_the_table_and_every_runs_reports() {
             .expect("valid JSON");
     assert_eq!(doc["rows"].as_array().map(Vec::len), Some(3));
     assert!(std::fs::read_to_string(out_dir.join("compare.txt")).expect("compare.txt").contains("quorum"));
+    let page = std::fs::read_to_string(out_dir.join("compare.html")).expect("compare.html");
+    for v in ["one", "quorum", "all"] {
+        assert!(page.contains(&format!("<a href=\"{v}/report.html\">{v}</a>")), "row {v} links its report");
+    }
+    for svg in ["latency-cdf.svg", "latency-over-time.svg", "throughput.svg"] {
+        let plot = std::fs::read_to_string(out_dir.join(svg)).unwrap_or_else(|e| panic!("{svg}: {e}"));
+        // One series per run: every variant is in the legend.
+        for v in ["one", "quorum", "all"] {
+            let labelled = plot.lines().any(|l| l.trim() == v || l.trim().starts_with(&format!("{v} (")));
+            assert!(labelled, "{svg} lacks the series {v}");
+        }
+    }
     for v in ["one", "quorum", "all"] {
         assert!(out_dir.join(v).join("report.json").is_file(), "{v}/report.json");
         assert!(out_dir.join(v).join("history.jsonl").is_file(), "{v}/history.jsonl");

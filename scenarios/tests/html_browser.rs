@@ -59,11 +59,12 @@ fn dump_dom(browser: &Path, page: &Path, profile: &Path) -> (String, String) {
     (read(&out_file), read(&err_file))
 }
 
-#[test]
-fn report_html_renders_in_headless_chromium() {
+/// The browser to test with; `None` when the test is to be skipped. Without
+/// a browser (and without the skip) the test fails saying how to get one.
+fn browser_or_skip() -> Option<PathBuf> {
     if std::env::var("DSIM_SKIP_BROWSER_TEST").as_deref() == Ok("1") {
         eprintln!("DSIM_SKIP_BROWSER_TEST=1: the browser test is skipped");
-        return;
+        return None;
     }
     let Some(browser) = find_browser() else {
         panic!(
@@ -73,6 +74,17 @@ fn report_html_renders_in_headless_chromium() {
             BROWSERS.join(", ")
         )
     };
+    Some(browser)
+}
+
+/// Console lines that show a script error or a refused fetch.
+fn console_errors(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.contains("CONSOLE") || l.contains("Uncaught") || l.contains("Refused to")).collect()
+}
+
+#[test]
+fn report_html_renders_in_headless_chromium() {
+    let Some(browser) = browser_or_skip() else { return };
     let dir = scratch("partition");
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("catalog/directory_kv/partition.toml");
     let hostile = "<img src=x onerror=document.title=1><script>document.title=2</script>";
@@ -94,9 +106,27 @@ fn report_html_renders_in_headless_chromium() {
     assert!(dom.contains("data-errors=\"0\""), "the page script reported errors or did not run:\n{dom}");
     assert!(dom.contains("<svg"), "no inline SVG in the rendered page");
     assert!(dom.contains("<title>dsim: &lt;img src=x"), "the hostile scenario name is not shown escaped");
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught") || l.contains("Refused to"))
-        .collect();
+    let errors = console_errors(&stderr);
+    assert!(errors.is_empty(), "the browser logged console errors:\n{}", errors.join("\n"));
+}
+
+#[test]
+fn compare_html_renders_in_headless_chromium() {
+    let Some(browser) = browser_or_skip() else { return };
+    let dir = scratch("compare");
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/nrw-table/nrw.toml");
+    let run = Command::new(BIN).arg("run").arg(&lab).args(["--quiet", "--out"]).arg(&dir).output().expect("run dsim");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let page = dir.join("compare.html").canonicalize().expect("compare.html written");
+    let (dom, stderr) = dump_dom(&browser, &page, &dir.join("profile"));
+    assert!(dom.contains("<html"), "no DOM from {}; its stderr:\n{stderr}", browser.display());
+    for id in reports::html::COMPARE_SECTION_IDS {
+        assert!(dom.contains(&format!("id=\"{id}\"")), "section {id} missing from the rendered page");
+    }
+    for v in ["3-1-1", "3-2-2", "3-3-3"] {
+        assert!(dom.contains(&format!("href=\"{v}/report.html\"")), "row {v} does not link its report");
+    }
+    assert!(dom.contains("data-errors=\"0\""), "the page script reported errors or did not run:\n{dom}");
+    let errors = console_errors(&stderr);
     assert!(errors.is_empty(), "the browser logged console errors:\n{}", errors.join("\n"));
 }
