@@ -5,7 +5,7 @@
 use crate::error::InputError;
 use crate::locate::Locator;
 use crate::schema::ParamsOnly;
-use protocols::{chord, directory_kv, quorum};
+use protocols::{chord, directory_kv, file_caching, quorum};
 use serde::de::DeserializeOwned;
 use sim_core::{NodeSpec, OpKind};
 
@@ -61,6 +61,18 @@ pub const PROTOCOLS: &[ProtocolInfo] = &[
         checks: &[],
         sessions: false,
     },
+    ProtocolInfo {
+        name: "file_caching",
+        summary: file_caching::SUMMARY,
+        nodes_are: "the file server `fs` (role `fileserver`): must be 1; clients `c1`..`cN` are client machines",
+        ops: file_caching::OPS,
+        params: file_caching::PARAM_DOCS,
+        // Generic key-value checks do not apply to blocks of files: the
+        // protocol's own checks judge them.
+        default_checks: &[],
+        checks: file_caching::CHECKS,
+        sessions: true,
+    },
 ];
 
 pub fn info(name: &str) -> Option<&'static ProtocolInfo> {
@@ -73,6 +85,7 @@ pub enum Protocol {
     DirectoryKv(directory_kv::Params),
     Quorum(quorum::Params),
     Chord(chord::Params),
+    FileCaching(file_caching::Params),
 }
 
 impl Protocol {
@@ -81,6 +94,7 @@ impl Protocol {
             Protocol::DirectoryKv(_) => "directory_kv",
             Protocol::Quorum(_) => "quorum",
             Protocol::Chord(_) => "chord",
+            Protocol::FileCaching(_) => "file_caching",
         }
     }
 
@@ -109,6 +123,20 @@ impl Protocol {
                 let warnings = p.validate(servers).map_err(|e| param_error(file, locator, e))?;
                 Ok((Protocol::Chord(p), warnings))
             }
+            "file_caching" => {
+                let p: file_caching::Params = parse_params(file, text, locator)?;
+                let warnings = p.validate(servers).map_err(|e| {
+                    // The one file server is a cluster setting, not a [params] key.
+                    if e.key == file_caching::NODES_KEY {
+                        InputError::new(file, e.message)
+                            .at_line(locator.line_of(e.key).or(locator.line_of("cluster")))
+                            .at_key(e.key)
+                    } else {
+                        param_error(file, locator, e)
+                    }
+                })?;
+                Ok((Protocol::FileCaching(p), warnings))
+            }
             other => {
                 let known: Vec<&str> = PROTOCOLS.iter().map(|p| p.name).collect();
                 Err(InputError::new(file, format!("unknown protocol `{other}`"))
@@ -125,6 +153,8 @@ impl Protocol {
             Protocol::DirectoryKv(p) => names_and_roles(directory_kv::build(p, servers, clients)),
             Protocol::Quorum(p) => names_and_roles(quorum::build(p, servers, clients)),
             Protocol::Chord(p) => names_and_roles(chord::build(p, servers, clients)),
+            // Node names do not depend on the size of files.
+            Protocol::FileCaching(p) => names_and_roles(file_caching::build(p, servers, clients, 1)),
         }
     }
 
@@ -134,6 +164,7 @@ impl Protocol {
             Protocol::DirectoryKv(_) => serde_json::to_value(directory_kv::DirectoryCounters::default()),
             Protocol::Quorum(_) => serde_json::to_value(quorum::QuorumCounters::default()),
             Protocol::Chord(_) => serde_json::to_value(chord::ChordCounters::default()),
+            Protocol::FileCaching(_) => serde_json::to_value(file_caching::FileCachingCounters::default()),
         };
         value
             .ok()
