@@ -124,6 +124,14 @@ pub struct Client {
     clean: BTreeMap<(Key, u32), Value>,
     dirty: BTreeMap<(Key, u32), Value>,
     copies: BTreeMap<Key, FileCopy>,
+    /// When a break for each file last arrived: a reply to a call sent
+    /// before then may carry a promise the server has already broken (the
+    /// break overtook the reply), so it is not trusted.
+    broken_at: BTreeMap<Key, SimTime>,
+    /// Files opened since this client last started: a session that
+    /// outlived a crash of its client (the workload carries on with it)
+    /// revalidates before trusting a copy it did not open.
+    opened: BTreeSet<Key>,
     epoch: Option<u64>,
     counters: ClientCounters,
     log: Vec<OpLine>,
@@ -148,6 +156,8 @@ impl Client {
             clean: BTreeMap::new(),
             dirty: BTreeMap::new(),
             copies: BTreeMap::new(),
+            broken_at: BTreeMap::new(),
+            opened: BTreeSet::new(),
             epoch: None,
             counters: ClientCounters::default(),
             log: Vec::new(),
@@ -201,6 +211,8 @@ impl Client {
         self.clean.clear();
         self.dirty.clear();
         self.epoch = None;
+        self.broken_at.clear();
+        self.opened.clear();
         self.copies.retain(|_, c| c.dirty.is_empty());
         for c in self.copies.values_mut() {
             c.validity = Validity::Invalid;
@@ -357,6 +369,7 @@ impl Client {
             }
             Msg::Break { file, lease } => {
                 self.counters.breaks_received += 1;
+                self.broken_at.insert(file, ctx.now());
                 if let Some(c) = self.copies.get_mut(&file) {
                     c.validity = Validity::Invalid;
                 }
@@ -418,7 +431,7 @@ impl Client {
                 self.clean.insert((fh.inode, *block), *value);
             }
             (Call::Fetch { file } | Call::FetchStatus { file, .. }, Reply::File { blocks, attr, promise, .. }) => {
-                let validity = self.validity(promise, at);
+                let validity = self.validity(*file, promise, at);
                 let mut copy = FileCopy { blocks, version: attr.version, validity, dirty: BTreeSet::new() };
                 // Writes of an open session stay on top of what was fetched.
                 if let Some(old) = self.copies.get(file) {
@@ -439,7 +452,7 @@ impl Client {
                 });
             }
             (Call::FetchStatus { file, .. }, Reply::Unchanged { attr, promise }) => {
-                let validity = self.validity(promise, at);
+                let validity = self.validity(*file, promise, at);
                 if let Some(c) = self.copies.get_mut(file)
                     && c.version == attr.version
                 {
@@ -448,7 +461,7 @@ impl Client {
                 self.mark(out.op, |p| p.fresh = true);
             }
             (Call::Store { file, blocks, .. }, Reply::Stored { attr, promise }) => {
-                let validity = self.validity(promise, at);
+                let validity = self.validity(*file, promise, at);
                 if let Some(c) = self.copies.get_mut(file) {
                     c.version = attr.version;
                     c.validity = validity;
@@ -469,7 +482,10 @@ impl Client {
 
     /// A lease counts from when the call was first sent, so the client
     /// stops trusting its copy no later than the server stops honouring it.
-    fn validity(&self, promise: Promise, sent: SimTime) -> Validity {
+    fn validity(&self, file: Key, promise: Promise, sent: SimTime) -> Validity {
+        if self.broken_at.get(&file).is_some_and(|b| *b >= sent) {
+            return Validity::Invalid;
+        }
         match promise {
             Promise::Callback => Validity::Callback,
             Promise::Lease(l) => Validity::Until(sent.after(ms(l))),
@@ -642,11 +658,15 @@ impl Client {
         // Opens need a copy the server vouches for; under leases so does
         // every read. AFS reads use the session's copy whatever happened
         // at the server since the open.
-        let needs_check = match op.kind {
-            OpKind::Open => !p.fresh && !trusted,
-            OpKind::Read | OpKind::ReadFile | OpKind::Stat => leases && !p.fresh && !trusted,
-            _ => false,
-        };
+        let unopened = !self.opened.contains(&f);
+        let needs_check = !p.fresh
+            && !trusted
+            && match op.kind {
+                OpKind::Open => true,
+                OpKind::Read | OpKind::ReadFile | OpKind::Stat => leases || unopened,
+                OpKind::Write => unopened,
+                _ => false,
+            };
         if let (true, Some(have)) = (needs_check, have) {
             return Step::Calls(vec![Call::FetchStatus { file: f, have, renew: leases }]);
         }
@@ -656,7 +676,10 @@ impl Client {
         };
         let zero = Value { id: 0, size_bytes: 0 };
         match op.kind {
-            OpKind::Open => Step::Done(OpStatus::Ok, Output::Nothing),
+            OpKind::Open => {
+                self.opened.insert(f);
+                Step::Done(OpStatus::Ok, Output::Nothing)
+            }
             OpKind::Stat => {
                 Step::Done(OpStatus::Ok, Output::Numbers(vec![copy.blocks.len() as i64, copy.version as i64]))
             }
