@@ -262,11 +262,15 @@ impl Client {
         match timer {
             Timer::Retransmit { xid, attempt } => self.retransmit(ctx, xid, attempt),
             Timer::Probe => {
-                // One probe at a time; a probe is never retransmitted: the
-                // next one comes soon enough.
-                if !self.calls.values().any(|c| c.call == Call::Probe) {
-                    self.call(ctx, None, Call::Probe);
+                // One probe at a time: an unanswered one is replaced, not
+                // retransmitted, so a down server is probed every interval.
+                let old: Vec<u64> = self.calls.iter().filter(|(_, c)| c.call == Call::Probe).map(|(x, _)| *x).collect();
+                for x in old {
+                    if let Some(c) = self.calls.remove(&x) {
+                        ctx.cancel_timer(c.timer);
+                    }
                 }
+                self.call(ctx, None, Call::Probe);
                 ctx.set_timer(ms(self.params.probe_interval_ms), Timer::Probe);
             }
             Timer::BreakTimeout { .. } | Timer::LeaseCheck => panic!("client got a server timer"),
