@@ -404,8 +404,8 @@ fn a_store_waits_for_an_unreachable_lease_holder_to_expire() {
     let cut = FaultAction::Cut { from: NodeSet::from_nodes([NodeId(0)]), to: NodeSet::from_nodes([NodeId(2)]) };
     let run = Setup::script(p, 2, 2, script).fault(18, cut).fault(90, FaultAction::Heal).run();
     let a = run.analysis();
-    assert_eq!(a.report.counters.server.stores_waited_for_leases, 1);
-    assert!(a.report.counters.server.lease_wait_ms_total >= 80, "{:?}", a.report.counters.server);
+    assert_eq!(a.report.counters.server.stores_waited_for_expiry, 1);
+    assert!(a.report.counters.server.expiry_wait_ms_total >= 80, "{:?}", a.report.counters.server);
     let close = &run.ops()[3];
     assert!(close.complete.expect("done") >= SimTime::from_ms(100), "{close:?}");
     assert_eq!(run.ops()[6].output, Output::Value(Value { id: 5, size_bytes: 100 }));

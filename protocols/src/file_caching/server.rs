@@ -82,10 +82,11 @@ pub struct ServerCounters {
     /// call, retransmitted after its reply was lost: a non-idempotent call
     /// repeated (the server keeps no duplicate-request cache).
     pub create_exists_on_retry: u64,
-    /// Stores that waited for leases to be given back or to expire.
-    pub stores_waited_for_leases: u64,
-    /// Milliseconds stores spent waiting for leases, in total.
-    pub lease_wait_ms_total: u64,
+    /// Stores that waited for a lease to expire (its holder did not give
+    /// it back) or for a restarted server's grace period to end.
+    pub stores_waited_for_expiry: u64,
+    /// Milliseconds those stores waited, in total.
+    pub expiry_wait_ms_total: u64,
 }
 
 /// A store waiting for callback acknowledgements (AFS: committed, reply
@@ -514,9 +515,11 @@ impl Server {
                 continue;
             }
             let p = self.pending.remove(&id).expect("pending store");
-            if p.since < now {
-                self.counters.stores_waited_for_leases += 1;
-                self.counters.lease_wait_ms_total += (now.since(p.since)) / ms(1);
+            // Holders still listed never acknowledged: their leases ran out.
+            let unacked = self.holders.get(&file).is_some_and(|h| p.waiting.iter().any(|c| h.contains_key(c)));
+            if unacked || p.since < self.grace_until {
+                self.counters.stores_waited_for_expiry += 1;
+                self.counters.expiry_wait_ms_total += now.since(p.since) / ms(1);
             }
             let numbered: Vec<(u32, Value)> =
                 p.blocks.unwrap_or_default().into_iter().enumerate().map(|(i, v)| (i as u32, v)).collect();
