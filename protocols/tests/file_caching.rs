@@ -633,3 +633,19 @@ fn bad_parameters_name_their_key() {
     let parsed: Result<Params, _> = toml::from_str("mode = \"coda\"");
     assert!(parsed.is_err());
 }
+
+/// Found at 1,000 clients: with several stores pending on one file, a
+/// client acknowledged each recall, and a late acknowledgement of an old
+/// recall released a newer store while the client still trusted a newer
+/// lease. Acknowledgements now name their store.
+#[test]
+fn heavy_sharing_under_leases_never_reads_stale() {
+    for seed in 0..3 {
+        let p = Params { mode: Mode::Leases, ..Params::default() };
+        let mut s = Setup::sessions(p, 60, 2, 600, seed);
+        s.cfg.workload.arrivals = Arrivals::Closed { think_time_ms: Dist::Uniform { min: 1.0, max: 10.0 } };
+        let run = s.run();
+        assert_eq!(run.verdict("stale_file_reads"), (Some(true), 0), "seed {seed}");
+        assert_eq!(run.verdict("close_to_open"), (Some(true), 0), "seed {seed}");
+    }
+}

@@ -371,13 +371,13 @@ impl Client {
                     }
                 }
             }
-            Msg::Break { file, lease } => {
+            Msg::Break { file, lease, store } => {
                 self.counters.breaks_received += 1;
                 self.broken_at.insert(file, ctx.now());
                 if let Some(c) = self.copies.get_mut(&file) {
                     c.validity = Validity::Invalid;
                 }
-                ctx.send(self.server, Msg::BreakAck { file, lease });
+                ctx.send(self.server, Msg::BreakAck { file, lease, store });
             }
             Msg::Call { .. } | Msg::BreakAck { .. } => panic!("client got a server-bound message"),
         }

@@ -141,14 +141,18 @@ pub enum Msg {
         reset: bool,
         reply: Reply,
     },
-    /// Server to client: your callback (or lease) on `file` is void.
+    /// Server to client: your callback (or lease) on `file` is void,
+    /// because of store `store`. The acknowledgement names the store, so a
+    /// late acknowledgement of an earlier break never releases a later one.
     Break {
         file: Key,
         lease: bool,
+        store: u64,
     },
     BreakAck {
         file: Key,
         lease: bool,
+        store: u64,
     },
 }
 
@@ -238,7 +242,7 @@ impl Message for Msg {
                 }
                 Reply::Probed | Reply::Error(_) => 8,
             },
-            Msg::Break { .. } | Msg::BreakAck { .. } => FH_BYTES,
+            Msg::Break { .. } | Msg::BreakAck { .. } => FH_BYTES + 8,
         };
         HEADER_BYTES.saturating_add(body)
     }

@@ -1,7 +1,7 @@
 //! The file server: files on a synced disk, and (AFS, leases) the
 //! callback or lease table in memory.
 
-use super::msg::{Attr, Call, Errno, Fh, Msg, Promise, Record, Reply, Timer, next_boot};
+use super::msg::{Attr, Call, Errno, Fh, Msg, Promise, Record, Reply, Timer, first_id, next_boot};
 use super::params::{Mode, Params};
 use sim_core::{Ctx, Key, NodeId, SimTime, Value, ms};
 use std::collections::{BTreeMap, BTreeSet};
@@ -190,6 +190,7 @@ impl Server {
 
     fn boot(&mut self, ctx: &mut Ctx<'_, super::Node>) {
         self.epoch = next_boot(ctx.disk().synced());
+        self.next_store = first_id(self.epoch);
         ctx.disk().write(Record::Boot { n: self.epoch });
         ctx.disk().sync();
     }
@@ -232,7 +233,7 @@ impl Server {
     pub fn on_message(&mut self, ctx: &mut Ctx<'_, super::Node>, from: NodeId, msg: Msg) {
         match msg {
             Msg::Call { xid, call } => self.on_call(ctx, from, xid, call),
-            Msg::BreakAck { file, .. } => self.on_break_ack(ctx, from, file),
+            Msg::BreakAck { store, .. } => self.on_break_ack(ctx, from, store),
             Msg::Reply { .. } | Msg::Break { .. } => panic!("server got a client-bound message from {from:?}"),
         }
     }
@@ -403,7 +404,7 @@ impl Server {
                 self.counters.callback_breaks += 1;
             }
             self.facts.breaks.push(BreakFact { at: now, file, to: t, cause: (from, xid), lease });
-            ctx.send(t, Msg::Break { file, lease });
+            ctx.send(t, Msg::Break { file, lease, store: id });
         }
         let numbered: Vec<(u32, Value)> = blocks.iter().enumerate().map(|(i, v)| (i as u32, *v)).collect();
         if lease {
@@ -441,26 +442,22 @@ impl Server {
         ctx.set_timer(ms(self.params.rpc_timeout_ms), Timer::BreakTimeout { store: id });
     }
 
-    fn on_break_ack(&mut self, ctx: &mut Ctx<'_, super::Node>, from: NodeId, file: Key) {
+    /// An acknowledgement of store `store`'s break. One for a store no
+    /// longer pending is late (a duplicate, or a previous life's) and
+    /// releases nothing: the client may hold a newer promise by now.
+    fn on_break_ack(&mut self, ctx: &mut Ctx<'_, super::Node>, from: NodeId, store: u64) {
+        let Some(p) = self.pending.get_mut(&store) else { return };
+        p.waiting.remove(&from);
+        let (file, empty) = (p.file, p.waiting.is_empty());
         if self.params.mode == Mode::Leases {
+            // No lease is granted on a file with a pending store, so the
+            // holder's lease is the one this break recalled.
             if let Some(h) = self.holders.get_mut(&file) {
                 h.remove(&from);
             }
-            for p in self.pending.values_mut().filter(|p| p.file == file) {
-                p.waiting.remove(&from);
-            }
             self.check_leases(ctx);
-            return;
-        }
-        let mut done = Vec::new();
-        for (id, p) in self.pending.iter_mut().filter(|(_, p)| p.file == file) {
-            p.waiting.remove(&from);
-            if p.waiting.is_empty() {
-                done.push(*id);
-            }
-        }
-        for id in done {
-            self.answer_store(ctx, id);
+        } else if empty {
+            self.answer_store(ctx, store);
         }
     }
 
