@@ -431,15 +431,28 @@ impl Server {
         }
         self.holders.entry(file).or_default().insert(from, None);
         let reply = Reply::Stored { attr, promise: Promise::Callback };
-        if targets.is_empty() {
-            self.reply(ctx, from, xid, reply);
-            return;
+        if !targets.is_empty() {
+            ctx.set_timer(ms(self.params.rpc_timeout_ms), Timer::BreakTimeout { store: id });
         }
         self.pending.insert(
             id,
             PendingStore { client: from, xid, file, waiting: targets, blocks: None, reply: Some(reply), since: now },
         );
-        ctx.set_timer(ms(self.params.rpc_timeout_ms), Timer::BreakTimeout { store: id });
+        self.answer_ready(ctx, file);
+    }
+
+    /// AFS: answers the pending stores of `file` whose breaks are all
+    /// acknowledged, in arrival order. A store waits for the breaks of
+    /// earlier stores of the file too: its close must not complete while a
+    /// copy of the older version may still be trusted somewhere.
+    fn answer_ready(&mut self, ctx: &mut Ctx<'_, super::Node>, file: Key) {
+        loop {
+            let first = self.pending.iter().find(|(_, p)| p.file == file).map(|(id, p)| (*id, p.waiting.is_empty()));
+            match first {
+                Some((id, true)) => self.answer_store(ctx, id),
+                _ => return,
+            }
+        }
     }
 
     /// An acknowledgement of store `store`'s break. One for a store no
@@ -457,7 +470,7 @@ impl Server {
             }
             self.check_leases(ctx);
         } else if empty {
-            self.answer_store(ctx, store);
+            self.answer_ready(ctx, file);
         }
     }
 
@@ -472,13 +485,14 @@ impl Server {
     pub fn on_timer(&mut self, ctx: &mut Ctx<'_, super::Node>, timer: Timer) {
         match timer {
             Timer::BreakTimeout { store } => {
-                if let Some(p) = self.pending.get(&store) {
+                if let Some(p) = self.pending.get_mut(&store) {
                     // Those clients may hold a broken callback without
                     // knowing: they must distrust all their callbacks.
                     self.counters.break_timeouts += p.waiting.len() as u64;
-                    let waiting: Vec<NodeId> = p.waiting.iter().copied().collect();
+                    let file = p.file;
+                    let waiting = std::mem::take(&mut p.waiting);
                     self.missed.extend(waiting);
-                    self.answer_store(ctx, store);
+                    self.answer_ready(ctx, file);
                 }
             }
             Timer::LeaseCheck => self.check_leases(ctx),
