@@ -69,7 +69,9 @@
 //! file**. The server then **breaks the callbacks** of every other client
 //! holding one, and answers the store only when all have acknowledged
 //! (or `rpc_timeout_ms` has passed: those clients are told, on their next
-//! call, to distrust every callback they hold). An open with a valid
+//! call, to distrust every callback they hold), and the breaks of earlier
+//! stores of the file too. A break that overtakes the reply to a fetch
+//! voids the callback that reply brings. An open with a valid
 //! callback makes no call at all; with a broken one it asks whether its
 //! copy is current (`fetch_status`, cheap when it is). So server load
 //! grows with writes and sharing, not with reads, where NFS pays a
@@ -79,7 +81,9 @@
 //! Replies carry the server's epoch (its boot number); a client that sees
 //! a new one, on a call or on a probe every `probe_interval_ms`, distrusts
 //! all its callbacks and revalidates on its next opens. Until it notices,
-//! it may open a stale copy; `server-crash-callbacks.toml` shows both.
+//! it may open a stale copy (`server-crash-callbacks.toml` shows probing
+//! clients revalidating; a test shows a quiet client without probes
+//! reading the stale copy).
 //! A **client** that restarts keeps its cached copies (AFS caches on the
 //! local disk) but rechecks each one before use; copies with writes not
 //! yet stored are discarded.
