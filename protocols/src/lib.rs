@@ -9,6 +9,7 @@
 
 pub mod chord;
 pub mod directory_kv;
+pub mod file_caching;
 pub mod incarnation;
 pub mod primary_backup;
 pub mod quorum;

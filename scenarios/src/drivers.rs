@@ -5,7 +5,7 @@
 use crate::error::InputError;
 use crate::locate::Locator;
 use crate::schema::ParamsOnly;
-use protocols::{chord, directory_kv, primary_backup, quorum, two_phase_commit};
+use protocols::{chord, directory_kv, file_caching, primary_backup, quorum, two_phase_commit};
 use serde::de::DeserializeOwned;
 use sim_core::{NodeSpec, OpKind};
 
@@ -84,6 +84,18 @@ pub const PROTOCOLS: &[ProtocolInfo] = &[
         checks: two_phase_commit::CHECKS,
         sessions: false,
     },
+    ProtocolInfo {
+        name: "file_caching",
+        summary: file_caching::SUMMARY,
+        nodes_are: "the file server `fs` (role `fileserver`): must be 1; clients `c1`..`cN` are client machines",
+        ops: file_caching::OPS,
+        params: file_caching::PARAM_DOCS,
+        // Generic key-value checks do not apply to blocks of files: the
+        // protocol's own checks judge them.
+        default_checks: &[],
+        checks: file_caching::CHECKS,
+        sessions: true,
+    },
 ];
 
 pub fn info(name: &str) -> Option<&'static ProtocolInfo> {
@@ -98,7 +110,7 @@ pub fn info(name: &str) -> Option<&'static ProtocolInfo> {
 #[macro_export]
 macro_rules! with_nodes {
     ($protocol:expr, $servers:expr, $clients:expr, $workload:expr, $nodes:ident => $body:expr) => {{
-        use protocols::{chord, directory_kv, primary_backup, quorum, two_phase_commit};
+        use protocols::{chord, directory_kv, file_caching, primary_backup, quorum, two_phase_commit};
         use $crate::drivers::Protocol;
         match $protocol {
             Protocol::DirectoryKv(p) => {
@@ -122,6 +134,11 @@ macro_rules! with_nodes {
                 let $nodes = two_phase_commit::build(p, $servers, $clients, accounts);
                 $body
             }
+            Protocol::FileCaching(p) => {
+                let blocks_per_file = $workload.map_or(1, |w: &sim_core::workload::WorkloadConfig| w.blocks_per_file);
+                let $nodes = file_caching::build(p, $servers, $clients, blocks_per_file);
+                $body
+            }
         }
     }};
 }
@@ -134,6 +151,7 @@ pub enum Protocol {
     Chord(chord::Params),
     PrimaryBackup(primary_backup::Params),
     TwoPhaseCommit(two_phase_commit::Params),
+    FileCaching(file_caching::Params),
 }
 
 impl Protocol {
@@ -144,6 +162,7 @@ impl Protocol {
             Protocol::Chord(_) => "chord",
             Protocol::PrimaryBackup(_) => "primary_backup",
             Protocol::TwoPhaseCommit(_) => "two_phase_commit",
+            Protocol::FileCaching(_) => "file_caching",
         }
     }
 
@@ -182,6 +201,20 @@ impl Protocol {
                 let warnings = p.validate(servers).map_err(|e| param_error(file, locator, e))?;
                 Ok((Protocol::TwoPhaseCommit(p), warnings))
             }
+            "file_caching" => {
+                let p: file_caching::Params = parse_params(file, text, locator)?;
+                let warnings = p.validate(servers).map_err(|e| {
+                    // The one file server is a cluster setting, not a [params] key.
+                    if e.key == file_caching::NODES_KEY {
+                        InputError::new(file, e.message)
+                            .at_line(locator.line_of(e.key).or(locator.line_of("cluster")))
+                            .at_key(e.key)
+                    } else {
+                        param_error(file, locator, e)
+                    }
+                })?;
+                Ok((Protocol::FileCaching(p), warnings))
+            }
             other => {
                 let known: Vec<&str> = PROTOCOLS.iter().map(|p| p.name).collect();
                 Err(InputError::new(file, format!("unknown protocol `{other}`"))
@@ -206,6 +239,7 @@ impl Protocol {
             Protocol::Chord(_) => serde_json::to_value(chord::ChordCounters::default()),
             Protocol::PrimaryBackup(_) => serde_json::to_value(primary_backup::PbCounters::default()),
             Protocol::TwoPhaseCommit(_) => serde_json::to_value(two_phase_commit::TpcCounters::default()),
+            Protocol::FileCaching(_) => serde_json::to_value(file_caching::FileCachingCounters::default()),
         };
         value
             .ok()

@@ -3,7 +3,7 @@
 use crate::drivers::Protocol;
 use crate::expect;
 use crate::load::Scenario;
-use protocols::{chord, directory_kv, primary_backup, quorum, two_phase_commit};
+use protocols::{chord, directory_kv, file_caching, primary_backup, quorum, two_phase_commit};
 use reports::convert::from_sim;
 use reports::history_io;
 use reports::linear::Budget;
@@ -153,6 +153,21 @@ pub fn run(scn: &Scenario, opts: &RunOptions) -> RunOutput {
                 // Participants are not replicas: no convergence to judge.
                 final_state: None,
                 checks: two_phase_commit::checks(sim, cx.labels.nodes, cx.max_examples),
+            })
+        }
+        Protocol::FileCaching(p) => {
+            let nodes = file_caching::build(p, scn.servers, scn.clients, scn.workload.blocks_per_file);
+            run_with(scn, seed, opts, nodes, |sim, cx| {
+                let names =
+                    file_caching::Names { nodes: cx.labels.nodes, keys: cx.labels.keys, values: cx.labels.values };
+                let a = file_caching::analyse(sim, p, &names, cx.max_examples);
+                // Blocks of files are not key-value replicas: the
+                // protocol's own checks judge them.
+                ProtocolOutcome {
+                    details: serde_json::to_value(a.report).unwrap_or_default(),
+                    final_state: None,
+                    checks: a.checks,
+                }
             })
         }
     }

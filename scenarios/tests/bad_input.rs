@@ -438,6 +438,21 @@ fn cases() -> Vec<Case> {
             &["has no file sessions"],
         ),
         case(
+            "a file server cluster with two servers",
+            "[scenario]\nname = \"t\"\nprotocol = \"file_caching\"\nduration_ms = 100\n\n[cluster]\nnodes = 2\n",
+            Is("cluster.nodes"),
+            Some(7),
+            &["exactly one file server", "must be 1, got 2"],
+        ),
+        case(
+            "an attribute cache whose minimum exceeds its maximum",
+            "[scenario]\nname = \"t\"\nprotocol = \"file_caching\"\nduration_ms = 100\n\n[cluster]\nnodes = 1\n\n\
+             [params]\nacregmin_ms = 10\nacregmax_ms = 5\n",
+            Is("params.acregmin_ms"),
+            Some(10),
+            &["must be at most acregmax_ms (5)"],
+        ),
+        case(
             "a verdict expectation that is not a boolean",
             head("[expect]\nlinearizable = \"yes\"\n"),
             Is("expect.linearizable"),
