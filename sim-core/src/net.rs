@@ -210,7 +210,7 @@ impl Network {
 
     /// Whether a message from `a` to `b` can get through now.
     pub fn can_reach(&self, a: NodeId, b: NodeId) -> bool {
-        if a == b {
+        if a == b || self.is_whole() {
             return true;
         }
         if self.partitioned && self.group_of[a.index()] != self.group_of[b.index()] {
@@ -289,16 +289,6 @@ impl Network {
         self.cfg.latency_ms = latency_ms;
     }
 
-    fn latency_dist(&self, a: NodeId, b: NodeId) -> &Dist {
-        for rule in self.cfg.links.iter().rev() {
-            let forward = rule.from.contains(a) && rule.to.contains(b);
-            let backward = !rule.one_way && rule.from.contains(b) && rule.to.contains(a);
-            if forward || backward {
-                return &rule.latency_ms;
-            }
-        }
-        &self.cfg.latency_ms
-    }
 
     /// Decides the fate of one message sent at `now`.
     pub fn route(&mut self, now: SimTime, from: NodeId, to: NodeId, size_bytes: u64) -> Route {
@@ -325,8 +315,7 @@ impl Network {
         let mut latency_ns = if from == to {
             0
         } else {
-            let dist = self.latency_dist(from, to).clone();
-            ms_f64_to_ns(dist.sample(&mut self.rng))
+            ms_f64_to_ns(latency_dist(&self.cfg, from, to).sample(&mut self.rng))
         };
         if self.cfg.jitter_ms > 0.0 && from != to {
             latency_ns = latency_ns.saturating_add(ms_f64_to_ns(self.cfg.jitter_ms * self.rng.unit()));
@@ -364,6 +353,18 @@ impl Network {
         self.ingress_free_at[to.index()] = done;
         fifo_clamp(self.cfg.fifo, &mut self.fifo_last, from, to, done)
     }
+}
+
+/// The latency distribution from `a` to `b`: the last matching link rule's.
+fn latency_dist(cfg: &NetConfig, a: NodeId, b: NodeId) -> &Dist {
+    for rule in cfg.links.iter().rev() {
+        let forward = rule.from.contains(a) && rule.to.contains(b);
+        let backward = !rule.one_way && rule.from.contains(b) && rule.to.contains(a);
+        if forward || backward {
+            return &rule.latency_ms;
+        }
+    }
+    &cfg.latency_ms
 }
 
 /// On a FIFO network, moves `at` no earlier than the latest time recorded

@@ -206,9 +206,11 @@ pub(crate) enum Event<A: Actor> {
     /// The next open-loop arrival.
     Arrival,
     /// An operation held while its client was paused, or a scripted one.
+    /// Boxed: these are rare, and an `Op` would double the size of every
+    /// event in the queue.
     Invoke {
         client: NodeId,
-        op: Op,
+        op: Box<Op>,
     },
     Fault(u32),
     Nemesis(u32),
@@ -538,7 +540,7 @@ impl<A: Actor> Sim<A> {
         let arrivals = w.arrivals.clone();
         let clients = w.clients.clone();
         for (at, client, op) in script {
-            self.core.push(at, Event::Invoke { client, op });
+            self.core.push(at, Event::Invoke { client, op: Box::new(op) });
         }
         match arrivals {
             Arrivals::Closed { .. } => {
@@ -785,9 +787,9 @@ impl<A: Actor> Sim<A> {
             }
             Event::Invoke { client, op } => {
                 if self.core.nodes[client.index()].status == NodeStatus::Up {
-                    self.invoke(client, op);
+                    self.invoke(client, *op);
                 } else {
-                    self.refuse(client, op);
+                    self.refuse(client, *op);
                 }
             }
             Event::Fault(i) => {
@@ -804,7 +806,7 @@ impl<A: Actor> Sim<A> {
     fn invoke_or_hold(&mut self, client: NodeId, op: Op) {
         if self.core.nodes[client.index()].status == NodeStatus::Paused {
             self.core.workload_events += 1;
-            self.core.backlog.entry(client).or_default().push(Event::Invoke { client, op });
+            self.core.backlog.entry(client).or_default().push(Event::Invoke { client, op: Box::new(op) });
         } else {
             self.invoke(client, op);
         }
@@ -898,7 +900,7 @@ impl<A: Actor> Sim<A> {
                         self.core.dropped(msg.kind(), from, n, DropReason::ReceiverDown)
                     }
                     // Operations held for a paused client were never started.
-                    Event::Invoke { op, .. } => refused.push(op),
+                    Event::Invoke { op, .. } => refused.push(*op),
                     _ => {}
                 }
             }
@@ -1048,6 +1050,12 @@ impl<A: Actor> Sim<A> {
     }
 
     // ---- read access for reports and tests ----
+
+    /// Bytes one pending event of this protocol takes in the event queue
+    /// (ordering key and slab slot, message included), for benchmarks.
+    pub fn queue_bytes_per_event() -> usize {
+        EventQueue::<Event<A>>::bytes_per_event()
+    }
 
     pub fn now(&self) -> SimTime {
         self.core.now
