@@ -30,7 +30,8 @@
 //! random streams, queue). dsim's queue alone is reported from `size_of`.
 //!
 //! `cargo bench -p sim-core --bench phold` (or `cargo xtask bench phold`).
-//! `DSIM_PHOLD_SIZES=10,1000` picks sizes.
+//! `DSIM_PHOLD_SIZES=10,1000` picks sizes; `DSIM_PHOLD_ONLY=dsim` (or
+//! `simcore`) runs one engine alone, for profiling.
 
 use serde::Serialize;
 use sim_core::fault::FaultPlan;
@@ -224,6 +225,8 @@ fn main() {
         Ok(s) => s.split(',').map(|x| x.trim().parse().expect("DSIM_PHOLD_SIZES: numbers")).collect(),
         Err(_) => vec![10, 1_000, 100_000, 1_000_000],
     };
+    // For profiling one engine alone.
+    let only = std::env::var("DSIM_PHOLD_ONLY");
     let repeats: usize = std::env::var("DSIM_BENCH_REPEATS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
     println!("PHOLD: one message in flight per actor, delay uniform in [0.5, 1.5); {repeats} rounds per size");
     println!("dsim queue: {} bytes per pending event (queue entry + slab slot)", Sim::<Lp>::queue_bytes_per_event());
@@ -239,8 +242,8 @@ fn main() {
         let mut peer = Vec::new();
         let mut ratios = Vec::new();
         for _ in 0..repeats {
-            let d = dsim_rate(n, events);
-            let s = simcore_rate(n, events);
+            let d = if only.as_deref() == Ok("simcore") { f64::NAN } else { dsim_rate(n, events) };
+            let s = if only.as_deref() == Ok("dsim") { f64::NAN } else { simcore_rate(n, events) };
             dsim.push(d);
             peer.push(s);
             ratios.push(d / s);

@@ -145,6 +145,12 @@ impl<E> EventQueue<E> {
     /// Puts an entry due no later than `last` into the run, after the
     /// entries of equal or earlier time.
     fn to_run(&mut self, entry: Entry) {
+        // Entries before `head` are spent; drop them once they are half the
+        // run, so a run that keeps taking pushes does not grow without end.
+        if self.head >= SORT_AT_MOST && 2 * self.head >= self.run.len() {
+            self.run.drain(..self.head);
+            self.head = 0;
+        }
         let at = self.head + self.run[self.head..].partition_point(|e| e.time <= entry.time);
         if at == self.run.len() {
             self.run.push(entry);
@@ -156,7 +162,7 @@ impl<E> EventQueue<E> {
         }
     }
 
-/// Cancels a pending event; returns false if it already ran or was cancelled.
+    /// Cancels a pending event; returns false if it already ran or was cancelled.
     pub fn cancel(&mut self, id: EventId) -> bool {
         match self.slots.get_mut(id.slot as usize) {
             Some(s) if s.generation == id.generation && s.event.is_some() => {
@@ -201,14 +207,34 @@ impl<E> EventQueue<E> {
                 live
             });
             if taken.len() <= SORT_AT_MOST {
-                // The whole bucket becomes the run; every other bucket is
-                // due later than all of it, and stays valid for the new
-                // `last` (it shares the bits above `b` with the old one).
-                taken.sort_by_key(|e| e.time);
-                if let Some(e) = taken.last() {
+                // The bucket becomes the run, with the next buckets while
+                // they fit: the run then lasts longer, and a small queue is
+                // a sorted array. Every bucket left is due later than all of
+                // the run and stays valid for the new `last` (which shares
+                // with the old one every bit above the buckets taken).
+                // Buckets are appended in order and the sort is stable, so
+                // equal times keep their order.
+                std::mem::swap(&mut self.run, &mut taken);
+                while self.occupied != 0 {
+                    let c = self.occupied.trailing_zeros() as usize;
+                    if self.run.len() + self.buckets[c].len() > SORT_AT_MOST {
+                        break;
+                    }
+                    self.occupied &= !(1 << c);
+                    let slots = &self.slots;
+                    let free = &mut self.free;
+                    for e in self.buckets[c].drain(..) {
+                        if slots[e.slot as usize].event.is_some() {
+                            self.run.push(e);
+                        } else {
+                            free.push(e.slot);
+                        }
+                    }
+                }
+                self.run.sort_by_key(|e| e.time);
+                if let Some(e) = self.run.last() {
                     self.last = e.time;
                 }
-                std::mem::swap(&mut self.run, &mut taken);
             } else {
                 self.last = taken.iter().map(|e| e.time).min().expect("non-empty");
                 for &e in &taken {

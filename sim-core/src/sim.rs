@@ -318,6 +318,12 @@ impl<A: Actor> Core<A> {
             n.bytes_sent = n.bytes_sent.saturating_add(size);
         }
         self.record(TraceKind::Send, from, Some(to), label, size);
+        if let Some(latency_ns) = self.net.plain_latency_ns(from, to) {
+            // What `route` would say: sent at once, delivered one latency later.
+            let hop = Hop::Deliver { at: self.now.after(latency_ns), sent_by: self.now };
+            self.schedule_hop(hop, from, to, msg);
+            return;
+        }
         match self.net.route(self.now, from, to, size) {
             Route::Dropped(reason) => self.dropped(kind, from, to, reason),
             Route::Sent { first, duplicate } => {

@@ -62,10 +62,14 @@ pub fn ms_f64_to_ns(ms: f64) -> u64 {
         return u64::MAX;
     }
     // Rounds half away from zero, exactly as `libm::round`, without the
-    // call: the cast truncates exactly, and below 2^53 (where a fraction
-    // can exist) both the whole part and the fraction are exact.
-    let whole = ns as u64;
-    if ns - whole as f64 >= 0.5 { whole + 1 } else { whole }
+    // call: below 2^53 (where a fraction can exist) the cast truncates
+    // exactly, and the whole part and the fraction are exact.
+    if ns >= (1u64 << 53) as f64 {
+        // Every float this large is a whole number.
+        return ns as u64;
+    }
+    let whole = ns as i64;
+    if ns - whole as f64 >= 0.5 { whole as u64 + 1 } else { whole as u64 }
 }
 
 impl std::fmt::Display for SimTime {
