@@ -80,6 +80,9 @@ pub struct EventQueue<E> {
     slots: Vec<Slot<E>>,
     free: Vec<u32>,
     live: usize,
+    /// The head of the run is known to be live (`settle` found it so, and
+    /// nothing popped or cancelled since): the run loop peeks, then pops.
+    settled: bool,
 }
 
 impl<E> Default for EventQueue<E> {
@@ -94,6 +97,7 @@ impl<E> Default for EventQueue<E> {
             slots: Vec::new(),
             free: Vec::new(),
             live: 0,
+            settled: false,
         }
     }
 }
@@ -168,6 +172,7 @@ impl<E> EventQueue<E> {
             Some(s) if s.generation == id.generation && s.event.is_some() => {
                 s.event = None;
                 self.live -= 1;
+                self.settled = false;
                 // The slot is freed when its entry is reached, so an entry
                 // never points at a slot that was handed to another event.
                 true
@@ -180,6 +185,14 @@ impl<E> EventQueue<E> {
     /// when no live event is pending. Entries of cancelled events met on the
     /// way are dropped and their slots freed.
     fn settle(&mut self) -> bool {
+        if self.settled {
+            return true;
+        }
+        self.settled = self.refill();
+        self.settled
+    }
+
+    fn refill(&mut self) -> bool {
         loop {
             while self.head < self.run.len() {
                 let slot = self.run[self.head].slot;
@@ -196,24 +209,20 @@ impl<E> EventQueue<E> {
             }
             let b = self.occupied.trailing_zeros() as usize;
             self.occupied &= !(1 << b);
+            // Entries move without looking at their slots (which would be
+            // a cache miss each in a large queue): a cancelled event's entry
+            // travels on and is dropped when it reaches the head of the run.
             let mut taken = std::mem::take(&mut self.buckets[b]);
-            let slots = &self.slots;
-            let free = &mut self.free;
-            taken.retain(|e| {
-                let live = slots[e.slot as usize].event.is_some();
-                if !live {
-                    free.push(e.slot);
-                }
-                live
-            });
             if taken.len() <= SORT_AT_MOST {
                 // The bucket becomes the run, with the next buckets while
                 // they fit: the run then lasts longer, and a small queue is
                 // a sorted array. Every bucket left is due later than all of
                 // the run and stays valid for the new `last` (which shares
                 // with the old one every bit above the buckets taken).
-                // Buckets are appended in order and the sort is stable, so
-                // equal times keep their order.
+                // A bucket holds earlier times than the next, so sorting
+                // each bucket sorts the run; the sort is stable, so equal
+                // times (which share a bucket) keep their order.
+                taken.sort_by_key(|e| e.time);
                 std::mem::swap(&mut self.run, &mut taken);
                 while self.occupied != 0 {
                     let c = self.occupied.trailing_zeros() as usize;
@@ -221,22 +230,16 @@ impl<E> EventQueue<E> {
                         break;
                     }
                     self.occupied &= !(1 << c);
-                    let slots = &self.slots;
-                    let free = &mut self.free;
-                    for e in self.buckets[c].drain(..) {
-                        if slots[e.slot as usize].event.is_some() {
-                            self.run.push(e);
-                        } else {
-                            free.push(e.slot);
-                        }
-                    }
+                    let start = self.run.len();
+                    self.run.extend_from_slice(&self.buckets[c]);
+                    self.buckets[c].clear();
+                    self.run[start..].sort_by_key(|e| e.time);
                 }
-                self.run.sort_by_key(|e| e.time);
                 if let Some(e) = self.run.last() {
                     self.last = e.time;
                 }
             } else {
-                self.last = taken.iter().map(|e| e.time).min().expect("non-empty");
+                self.last = taken.iter().map(|e| e.time).min().expect("a bucket marked occupied has entries");
                 for &e in &taken {
                     if e.time == self.last {
                         self.run.push(e);
@@ -258,6 +261,7 @@ impl<E> EventQueue<E> {
         }
         let entry = self.run[self.head];
         self.head += 1;
+        self.settled = false;
         let event = self.slots[entry.slot as usize].event.take().expect("settle leaves a live event at the front");
         self.free.push(entry.slot);
         self.live -= 1;
