@@ -33,6 +33,8 @@
 //! `DSIM_PHOLD_SIZES=10,1000` picks sizes; `DSIM_PHOLD_ONLY=dsim` (or
 //! `simcore`) runs one engine alone, for profiling.
 
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // wall-clock timing is what a benchmark measures
+
 use serde::Serialize;
 use sim_core::fault::FaultPlan;
 use sim_core::net::NetConfig;

@@ -51,9 +51,21 @@ struct Entry {
     slot: u32,
 }
 
-struct Slot<E> {
-    generation: u32,
-    event: Option<E>,
+/// A slot's state, apart from its event: bit 0 is set while the slot holds
+/// a pending event, the other bits count the slot's uses (its generation,
+/// wrapping). Kept in a dense array of its own, so checking whether an
+/// entry is live touches 4 bytes, not the (often 100-byte) event.
+#[derive(Copy, Clone)]
+struct SlotState(u32);
+
+impl SlotState {
+    fn pending(self) -> bool {
+        self.0 & 1 == 1
+    }
+
+    fn generation(self) -> u32 {
+        self.0 >> 1
+    }
 }
 
 /// One bucket per bit of a `u64` time.
@@ -77,7 +89,9 @@ pub struct EventQueue<E> {
     last: u64,
     /// The time of the last event popped: nothing may be pushed earlier.
     floor: u64,
-    slots: Vec<Slot<E>>,
+    /// The events, by slot; `None` once popped or cancelled.
+    events: Vec<Option<E>>,
+    states: Vec<SlotState>,
     free: Vec<u32>,
     live: usize,
     /// The head of the run is known to be live (`settle` found it so, and
@@ -94,7 +108,8 @@ impl<E> Default for EventQueue<E> {
             head: 0,
             last: 0,
             floor: 0,
-            slots: Vec::new(),
+            events: Vec::new(),
+            states: Vec::new(),
             free: Vec::new(),
             live: 0,
             settled: false,
@@ -115,31 +130,32 @@ impl<E> EventQueue<E> {
         assert!(time >= self.floor, "event pushed at {time} ns, before the last popped event at {} ns", self.floor);
         let slot = match self.free.pop() {
             Some(s) => {
-                let entry = &mut self.slots[s as usize];
-                debug_assert!(entry.event.is_none());
-                entry.generation = entry.generation.wrapping_add(1);
-                entry.event = Some(event);
+                let state = &mut self.states[s as usize];
+                debug_assert!(!state.pending() && self.events[s as usize].is_none());
+                *state = SlotState((state.generation().wrapping_add(1) << 1) | 1);
+                self.events[s as usize] = Some(event);
                 s
             }
             None => {
-                let s = u32::try_from(self.slots.len()).expect("more than 2^32 pending events");
-                self.slots.push(Slot { generation: 0, event: Some(event) });
+                let s = u32::try_from(self.events.len()).expect("more than 2^32 pending events");
+                self.events.push(Some(event));
+                self.states.push(SlotState(1));
                 s
             }
         };
         let entry = Entry { time, slot };
         if time > self.last {
-            self.to_bucket(entry);
+            self.file_in_bucket(entry);
         } else {
-            self.to_run(entry);
+            self.file_in_run(entry);
         }
         self.live += 1;
-        EventId { slot, generation: self.slots[slot as usize].generation }
+        EventId { slot, generation: self.states[slot as usize].generation() }
     }
 
     /// Files an entry due after `last` in its bucket.
     #[inline]
-    fn to_bucket(&mut self, entry: Entry) {
+    fn file_in_bucket(&mut self, entry: Entry) {
         debug_assert!(entry.time > self.last);
         let b = (u64::BITS - (entry.time ^ self.last).leading_zeros()) as usize;
         self.buckets[b - 1].push(entry);
@@ -148,7 +164,7 @@ impl<E> EventQueue<E> {
 
     /// Puts an entry due no later than `last` into the run, after the
     /// entries of equal or earlier time.
-    fn to_run(&mut self, entry: Entry) {
+    fn file_in_run(&mut self, entry: Entry) {
         // Entries before `head` are spent; drop them once they are half the
         // run, so a run that keeps taking pushes does not grow without end.
         if self.head >= SORT_AT_MOST && 2 * self.head >= self.run.len() {
@@ -168,13 +184,15 @@ impl<E> EventQueue<E> {
 
     /// Cancels a pending event; returns false if it already ran or was cancelled.
     pub fn cancel(&mut self, id: EventId) -> bool {
-        match self.slots.get_mut(id.slot as usize) {
-            Some(s) if s.generation == id.generation && s.event.is_some() => {
-                s.event = None;
+        match self.states.get_mut(id.slot as usize) {
+            Some(state) if state.pending() && state.generation() == id.generation => {
+                state.0 &= !1;
+                // The event is dropped now; the slot is freed when its
+                // entry is reached, so an entry never points at a slot that
+                // was handed to another event.
+                self.events[id.slot as usize] = None;
                 self.live -= 1;
                 self.settled = false;
-                // The slot is freed when its entry is reached, so an entry
-                // never points at a slot that was handed to another event.
                 true
             }
             _ => false,
@@ -196,7 +214,7 @@ impl<E> EventQueue<E> {
         loop {
             while self.head < self.run.len() {
                 let slot = self.run[self.head].slot;
-                if self.slots[slot as usize].event.is_some() {
+                if self.states[slot as usize].pending() {
                     return true;
                 }
                 self.free.push(slot);
@@ -244,7 +262,7 @@ impl<E> EventQueue<E> {
                     if e.time == self.last {
                         self.run.push(e);
                     } else {
-                        self.to_bucket(e);
+                        self.file_in_bucket(e);
                     }
                 }
             }
@@ -262,7 +280,8 @@ impl<E> EventQueue<E> {
         let entry = self.run[self.head];
         self.head += 1;
         self.settled = false;
-        let event = self.slots[entry.slot as usize].event.take().expect("settle leaves a live event at the front");
+        self.states[entry.slot as usize].0 &= !1;
+        let event = self.events[entry.slot as usize].take().expect("settle leaves a live event at the front");
         self.free.push(entry.slot);
         self.live -= 1;
         self.floor = entry.time;
@@ -286,9 +305,10 @@ impl<E> EventQueue<E> {
         self.live == 0
     }
 
-    /// Bytes one pending event takes in the queue: its entry and its slab slot.
+    /// Bytes one pending event takes in the queue: its entry, its slab slot
+    /// and the slot's state.
     pub fn bytes_per_event() -> usize {
-        std::mem::size_of::<Entry>() + std::mem::size_of::<Slot<E>>()
+        std::mem::size_of::<Entry>() + std::mem::size_of::<Option<E>>() + std::mem::size_of::<SlotState>()
     }
 }
 
