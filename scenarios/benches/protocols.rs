@@ -5,7 +5,7 @@
 //!   no think time) without faults at 1e4, 1e5 and 1e6 operations (cost
 //!   per operation as the run grows), and with faults for 60 simulated
 //!   seconds: the catalog's one-second cut of n3 plus a crash nemesis (a
-//!   random server down for 50-150 ms every 200-400 ms) and 1% message loss.
+//!   random server down for 100-300 ms every 1-2 s) and 1% message loss.
 //! - The directory store (`catalog/directory_kv/recursive.toml`, no think
 //!   time, 1 ms links) at 1e5 operations.
 //! - Chord lookups (`catalog/chord/path-length-1000.toml`, 20 clients, a
@@ -19,8 +19,9 @@
 //! run divided by its operations (which includes everything else the run
 //! grew, so it is an upper bound).
 //!
-//! The sweep: 2 x cores seeds of `nrw-3-2-2.toml` (3 simulated seconds each,
-//! with the default checks) on one thread, then on every core.
+//! The sweep: 4 x cores (at least 8) seeds of `nrw-3-2-2.toml` (30
+//! simulated seconds each, with the default checks) on one thread, then on
+//! every core.
 //!
 //! `cargo bench -p scenarios --bench protocols` (or `cargo xtask bench`).
 //! `DSIM_BENCH_REPEATS` rounds per row (default 3; the median is shown);
@@ -158,8 +159,8 @@ fn main() {
         scn.faults.nemeses.push(Nemesis {
             kind: NemesisKind::Crash,
             targets: servers,
-            interval_ms: Dist::Uniform { min: 200.0, max: 400.0 },
-            duration_ms: Dist::Uniform { min: 50.0, max: 150.0 },
+            interval_ms: Dist::Uniform { min: 1_000.0, max: 2_000.0 },
+            duration_ms: Dist::Uniform { min: 100.0, max: 300.0 },
             start: SimTime::ZERO,
             stop: scn.workload.stop,
         });
@@ -196,7 +197,7 @@ fn main() {
         return;
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let scn = scenario("scenarios/catalog/quorum/nrw-3-2-2.toml", &[]);
+    let scn = scenario("scenarios/catalog/quorum/nrw-3-2-2.toml", &["scenario.duration_ms=30_000"]);
     let seeds: Vec<u64> = (1..=(4 * cores as u64).max(8)).collect();
     let mut secs = Vec::new();
     for jobs in [1, cores] {
