@@ -282,6 +282,8 @@ pub struct Core<A: Actor> {
     fault_rng: SimRng,
     names: Vec<String>,
     next_timer_token: u64,
+    /// Whether any node has crashed yet in this run.
+    crashed_any: bool,
     /// Timers held by a pause and queued again on resume, by token: their
     /// current event id, so `cancel_timer` still finds them.
     requeued_timers: BTreeMap<u64, EventId>,
@@ -375,7 +377,10 @@ impl<A: Actor> Core<A> {
     /// Whether the sender of a message (its incarnation when sending, and
     /// when the message would have fully left its NIC) crashed first.
     fn sender_crashed(&self, from: NodeId, (incarnation, sent_by): (u32, SimTime)) -> bool {
-        self.nodes[from.index()].crash_times.get(incarnation as usize).is_some_and(|&crashed| crashed < sent_by)
+        // Until some node crashes, no sender did: skip reading the sender's
+        // record, a cache miss per message in a large simulation.
+        self.crashed_any
+            && self.nodes[from.index()].crash_times.get(incarnation as usize).is_some_and(|&crashed| crashed < sent_by)
     }
 
     pub(crate) fn set_timer(&mut self, node: NodeId, after_ns: u64, timer: A::Timer) -> TimerId {
@@ -507,6 +512,7 @@ impl<A: Actor> Sim<A> {
             fault_rng: SimRng::new(cfg.seed, Stream::Faults),
             names,
             next_timer_token: 0,
+            crashed_any: false,
             requeued_timers: BTreeMap::new(),
         };
         let mut sim = Sim {
@@ -889,6 +895,7 @@ impl<A: Actor> Sim<A> {
         let meta = &mut self.core.nodes[i];
         meta.status = NodeStatus::Down;
         meta.crash_times.push(now);
+        self.core.crashed_any = true;
         meta.incarnation += 1;
         meta.loop_op = None;
         let pending = meta.pending_ops.clone();
