@@ -206,9 +206,11 @@ pub(crate) enum Event<A: Actor> {
     /// The next open-loop arrival.
     Arrival,
     /// An operation held while its client was paused, or a scripted one.
+    /// Boxed: these are rare, and an `Op` would double the size of every
+    /// event in the queue.
     Invoke {
         client: NodeId,
-        op: Op,
+        op: Box<Op>,
     },
     Fault(u32),
     Nemesis(u32),
@@ -280,6 +282,8 @@ pub struct Core<A: Actor> {
     fault_rng: SimRng,
     names: Vec<String>,
     next_timer_token: u64,
+    /// Whether any node has crashed yet in this run.
+    crashed_any: bool,
     /// Timers held by a pause and queued again on resume, by token: their
     /// current event id, so `cancel_timer` still finds them.
     requeued_timers: BTreeMap<u64, EventId>,
@@ -316,6 +320,12 @@ impl<A: Actor> Core<A> {
             n.bytes_sent = n.bytes_sent.saturating_add(size);
         }
         self.record(TraceKind::Send, from, Some(to), label, size);
+        if let Some(latency_ns) = self.net.plain_latency_ns(from, to) {
+            // What `route` would say: sent at once, delivered one latency later.
+            let hop = Hop::Deliver { at: self.now.after(latency_ns), sent_by: self.now };
+            self.schedule_hop(hop, from, to, msg);
+            return;
+        }
         match self.net.route(self.now, from, to, size) {
             Route::Dropped(reason) => self.dropped(kind, from, to, reason),
             Route::Sent { first, duplicate } => {
@@ -367,7 +377,10 @@ impl<A: Actor> Core<A> {
     /// Whether the sender of a message (its incarnation when sending, and
     /// when the message would have fully left its NIC) crashed first.
     fn sender_crashed(&self, from: NodeId, (incarnation, sent_by): (u32, SimTime)) -> bool {
-        self.nodes[from.index()].crash_times.get(incarnation as usize).is_some_and(|&crashed| crashed < sent_by)
+        // Until some node crashes, no sender did: skip reading the sender's
+        // record, a cache miss per message in a large simulation.
+        self.crashed_any
+            && self.nodes[from.index()].crash_times.get(incarnation as usize).is_some_and(|&crashed| crashed < sent_by)
     }
 
     pub(crate) fn set_timer(&mut self, node: NodeId, after_ns: u64, timer: A::Timer) -> TimerId {
@@ -499,6 +512,7 @@ impl<A: Actor> Sim<A> {
             fault_rng: SimRng::new(cfg.seed, Stream::Faults),
             names,
             next_timer_token: 0,
+            crashed_any: false,
             requeued_timers: BTreeMap::new(),
         };
         let mut sim = Sim {
@@ -538,7 +552,7 @@ impl<A: Actor> Sim<A> {
         let arrivals = w.arrivals.clone();
         let clients = w.clients.clone();
         for (at, client, op) in script {
-            self.core.push(at, Event::Invoke { client, op });
+            self.core.push(at, Event::Invoke { client, op: Box::new(op) });
         }
         match arrivals {
             Arrivals::Closed { .. } => {
@@ -785,9 +799,9 @@ impl<A: Actor> Sim<A> {
             }
             Event::Invoke { client, op } => {
                 if self.core.nodes[client.index()].status == NodeStatus::Up {
-                    self.invoke(client, op);
+                    self.invoke(client, *op);
                 } else {
-                    self.refuse(client, op);
+                    self.refuse(client, *op);
                 }
             }
             Event::Fault(i) => {
@@ -804,7 +818,7 @@ impl<A: Actor> Sim<A> {
     fn invoke_or_hold(&mut self, client: NodeId, op: Op) {
         if self.core.nodes[client.index()].status == NodeStatus::Paused {
             self.core.workload_events += 1;
-            self.core.backlog.entry(client).or_default().push(Event::Invoke { client, op });
+            self.core.backlog.entry(client).or_default().push(Event::Invoke { client, op: Box::new(op) });
         } else {
             self.invoke(client, op);
         }
@@ -881,6 +895,7 @@ impl<A: Actor> Sim<A> {
         let meta = &mut self.core.nodes[i];
         meta.status = NodeStatus::Down;
         meta.crash_times.push(now);
+        self.core.crashed_any = true;
         meta.incarnation += 1;
         meta.loop_op = None;
         let pending = meta.pending_ops.clone();
@@ -898,7 +913,7 @@ impl<A: Actor> Sim<A> {
                         self.core.dropped(msg.kind(), from, n, DropReason::ReceiverDown)
                     }
                     // Operations held for a paused client were never started.
-                    Event::Invoke { op, .. } => refused.push(op),
+                    Event::Invoke { op, .. } => refused.push(*op),
                     _ => {}
                 }
             }
@@ -1048,6 +1063,12 @@ impl<A: Actor> Sim<A> {
     }
 
     // ---- read access for reports and tests ----
+
+    /// Bytes one pending event of this protocol takes in the event queue
+    /// (ordering key and slab slot, message included), for benchmarks.
+    pub fn queue_bytes_per_event() -> usize {
+        EventQueue::<Event<A>>::bytes_per_event()
+    }
 
     pub fn now(&self) -> SimTime {
         self.core.now

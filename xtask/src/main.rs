@@ -9,7 +9,11 @@
 //! - `golden [--check]`: write (or, with `--check`, compare against)
 //!   `scenarios/golden/trace-hashes.txt`, the trace hash of every such
 //!   scenario for seeds 1, 2 and 3. `cargo test` runs the check too.
-//! - `bench`: the engine benchmark (`cargo bench -p sim-core`).
+//! - `bench [phold | engine | protocols | linear]`: the benchmarks, each
+//!   printing a table (all four without an argument): PHOLD on dsim and on
+//!   simcore in the same run, the engine's criterion bench, simulated
+//!   client operations per second per protocol and a sweep's speed-up, and
+//!   the linearizability checker. See BENCHMARKS.md.
 //! - `fuzz [--seconds N]`: every cargo-fuzz target under `fuzz/`, each for
 //!   N seconds (default 30), starting from its seeds in `fuzz/seeds/`. Installs cargo-fuzz
 //!   if it is missing; libFuzzer needs nightly flags, which
@@ -26,6 +30,14 @@ fn cargo(args: &[&str]) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// The benchmarks `cargo xtask bench` runs, by name.
+const BENCHES: [(&str, &[&str]); 4] = [
+    ("phold", &["bench", "-p", "sim-core", "--bench", "phold"]),
+    ("protocols", &["bench", "-p", "scenarios", "--bench", "protocols"]),
+    ("linear", &["bench", "-p", "reports", "--bench", "linear"]),
+    ("engine", &["bench", "-p", "sim-core", "--bench", "engine"]),
+];
 
 /// The fuzz targets, each with committed seed inputs under `fuzz/seeds/<target>`.
 const FUZZ_TARGETS: [&str; 5] = ["scenario_toml", "set_override", "history_jsonl", "history_edn", "seeds_and_shards"];
@@ -90,7 +102,14 @@ fn main() -> ExitCode {
         ["catalog"] => xtask::catalog(&root()),
         ["golden"] => golden(false),
         ["golden", "--check"] => golden(true),
-        ["bench"] => cargo(&["bench", "-p", "sim-core", "--bench", "engine"]),
+        ["bench"] => BENCHES.iter().all(|(_, args)| cargo(args)),
+        ["bench", name] => match BENCHES.iter().find(|(n, _)| n == name) {
+            Some((_, args)) => cargo(args),
+            None => {
+                eprintln!("bench: no benchmark `{name}` (phold, engine, protocols, linear)");
+                return ExitCode::from(2);
+            }
+        },
         ["fuzz"] => fuzz(30),
         ["fuzz", "--seconds", n] => match n.parse() {
             Ok(secs) => fuzz(secs),
@@ -100,7 +119,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: cargo xtask <ci | catalog | golden [--check] | bench | fuzz [--seconds N]>");
+            eprintln!("usage: cargo xtask <ci | catalog | golden [--check] | bench [NAME] | fuzz [--seconds N]>");
             return ExitCode::from(2);
         }
     };
