@@ -31,7 +31,6 @@
 
 use indicatif::ProgressBar;
 use protocols::{chord, directory_kv, quorum};
-use scenarios::drivers::Protocol;
 use scenarios::sweep::{SweepOptions, sweep};
 use scenarios::{Scenario, load};
 use sim_core::fault::{Nemesis, NemesisKind};
@@ -82,11 +81,7 @@ fn timed<A: Actor>(scn: &Scenario, nodes: Vec<NodeSpec<A>>) -> Run {
 }
 
 fn run_once(scn: &Scenario) -> Run {
-    match &scn.protocol {
-        Protocol::Quorum(p) => timed(scn, quorum::build(p, scn.servers, scn.clients)),
-        Protocol::DirectoryKv(p) => timed(scn, directory_kv::build(p, scn.servers, scn.clients)),
-        Protocol::Chord(p) => timed(scn, chord::build(p, scn.servers, scn.clients)),
-    }
+    scenarios::with_nodes!(&scn.protocol, scn.servers, scn.clients, Some(&scn.workload), nodes => timed(scn, nodes))
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
