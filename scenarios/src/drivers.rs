@@ -25,6 +25,8 @@ pub struct ProtocolInfo {
     pub checks: &'static [&'static str],
     /// Whether generated operations come as file sessions (open, ops, close).
     pub sessions: bool,
+    /// `cluster.nodes` when a scenario does not say.
+    pub default_nodes: usize,
 }
 
 /// The generic checks key-value protocols run by default.
@@ -39,6 +41,7 @@ pub const PROTOCOLS: &[ProtocolInfo] = &[
         params: directory_kv::PARAM_DOCS,
         default_checks: KV_CHECKS,
         checks: &[],
+        default_nodes: 3,
         sessions: false,
     },
     ProtocolInfo {
@@ -49,6 +52,7 @@ pub const PROTOCOLS: &[ProtocolInfo] = &[
         params: quorum::PARAM_DOCS,
         default_checks: KV_CHECKS,
         checks: &[],
+        default_nodes: 3,
         sessions: false,
     },
     ProtocolInfo {
@@ -59,6 +63,7 @@ pub const PROTOCOLS: &[ProtocolInfo] = &[
         params: chord::PARAM_DOCS,
         default_checks: KV_CHECKS,
         checks: &[],
+        default_nodes: 3,
         sessions: false,
     },
     ProtocolInfo {
@@ -69,6 +74,7 @@ pub const PROTOCOLS: &[ProtocolInfo] = &[
         params: primary_backup::PARAM_DOCS,
         default_checks: KV_CHECKS,
         checks: primary_backup::CHECKS,
+        default_nodes: 3,
         sessions: false,
     },
     ProtocolInfo {
@@ -82,6 +88,7 @@ pub const PROTOCOLS: &[ProtocolInfo] = &[
         // own checks.
         default_checks: &["linearizable"],
         checks: two_phase_commit::CHECKS,
+        default_nodes: 3,
         sessions: false,
     },
     ProtocolInfo {
@@ -94,6 +101,7 @@ pub const PROTOCOLS: &[ProtocolInfo] = &[
         // protocol's own checks judge them.
         default_checks: &[],
         checks: file_caching::CHECKS,
+        default_nodes: 1,
         sessions: true,
     },
 ];

@@ -394,15 +394,16 @@ fn build(ctx: &Ctx, f: ScenarioFile, text: &str) -> Result<Scenario, InputError>
         return Err(ctx.err("scenario.wall_clock_budget_ms", "must be positive; leave it out for no limit"));
     }
     let c = &f.cluster;
-    if c.nodes == 0 || c.nodes > MAX_NODES {
-        return Err(ctx.err("cluster.nodes", format!("must be between 1 and {MAX_NODES}, got {}", c.nodes)));
+    let nodes = c.nodes.unwrap_or_else(|| drivers::info(&s.protocol).map_or(3, |i| i.default_nodes));
+    if nodes == 0 || nodes > MAX_NODES {
+        return Err(ctx.err("cluster.nodes", format!("must be between 1 and {MAX_NODES}, got {nodes}")));
     }
     if c.clients > MAX_NODES {
         return Err(ctx.err("cluster.clients", format!("must be at most {MAX_NODES}, got {}", c.clients)));
     }
     let (protocol, mut warnings) =
-        Protocol::load(&s.protocol, ctx.file, text, ctx.locator, c.nodes).map_err(|e| ctx.rekey(e))?;
-    let layout = protocol.layout(c.nodes, c.clients);
+        Protocol::load(&s.protocol, ctx.file, text, ctx.locator, nodes).map_err(|e| ctx.rekey(e))?;
+    let layout = protocol.layout(nodes, c.clients);
     let names: Vec<String> = layout.iter().map(|(n, _)| n.clone()).collect();
     let roles: Vec<String> = layout.iter().map(|(_, r)| r.clone()).collect();
     let n = names.len();
@@ -500,7 +501,7 @@ fn build(ctx: &Ctx, f: ScenarioFile, text: &str) -> Result<Scenario, InputError>
         description: s.description.clone(),
         protocol,
         seed: s.seed,
-        servers: c.nodes,
+        servers: nodes,
         clients: c.clients,
         names,
         roles,

@@ -702,7 +702,7 @@ fn cmd_list() -> ExitCode {
     println!("protocols");
     for p in PROTOCOLS {
         println!("  {}: {}", p.name, p.summary);
-        println!("    cluster.nodes counts {}", p.nodes_are);
+        println!("    cluster.nodes (default {}) counts {}", p.default_nodes, p.nodes_are);
         println!("    operations: {}", p.ops.iter().map(|o| o.name()).collect::<Vec<_>>().join(", "));
         if p.sessions {
             println!("    clients run file sessions: open, workload.ops_per_session operations, close");

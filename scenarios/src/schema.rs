@@ -118,9 +118,9 @@ fn default_max_examples() -> usize {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSection {
-    /// Server nodes (their role depends on the protocol).
-    #[serde(default = "default_nodes")]
-    pub nodes: usize,
+    /// Server nodes (their role depends on the protocol); absent = the
+    /// protocol's default (`ProtocolInfo::default_nodes`).
+    pub nodes: Option<usize>,
     #[serde(default = "default_clients")]
     pub clients: usize,
     /// Named groups of nodes, usable wherever nodes are selected.
@@ -130,13 +130,10 @@ pub struct ClusterSection {
 
 impl Default for ClusterSection {
     fn default() -> Self {
-        ClusterSection { nodes: default_nodes(), clients: default_clients(), groups: Vec::new() }
+        ClusterSection { nodes: None, clients: default_clients(), groups: Vec::new() }
     }
 }
 
-fn default_nodes() -> usize {
-    3
-}
 fn default_clients() -> usize {
     2
 }

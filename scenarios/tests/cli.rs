@@ -636,3 +636,23 @@ fn the_text_summary_shows_a_protocols_state_table() {
     // The Chord paper's Figure 3: node 0's fingers point at 1, 3 and 0.
     assert!(table.iter().any(|l| l.contains("n1") && l.contains("0:n2 1:n3 2:n1")), "{table:?}");
 }
+
+#[test]
+fn cluster_nodes_defaults_per_protocol() {
+    let dir = scratch("default-nodes");
+    let write = |name: &str, protocol: &str| -> PathBuf {
+        let p = dir.join(name);
+        let text = format!("[scenario]\nname = \"t\"\nprotocol = \"{protocol}\"\nduration_ms = 100\n");
+        std::fs::write(&p, text).expect("write scenario");
+        p
+    };
+    // One file server unless the file says otherwise; three servers elsewhere.
+    let files = scenarios::load(&write("fs.toml", "file_caching"), &[]).expect("file_caching loads");
+    assert_eq!(files.servers, 1);
+    assert!(files.names.contains(&"fs".to_string()), "{:?}", files.names);
+    let quorum = scenarios::load(&write("q.toml", "quorum"), &[]).expect("quorum loads");
+    assert_eq!(quorum.servers, 3);
+    let out = dsim(&["validate", path_str(&write("fs2.toml", "file_caching")), "--set", "cluster.nodes=2"]);
+    assert_eq!(code(&out), Some(2), "{}", describe(&out));
+    assert!(stderr(&out).contains("cluster.nodes"), "{}", describe(&out));
+}
