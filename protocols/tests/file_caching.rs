@@ -465,7 +465,15 @@ fn val(id: u64) -> Value {
 }
 
 fn commit(at_ms: u64, block: u32, id: u64, client: u32) -> Commit {
-    Commit { at: SimTime::from_ms(at_ms), file: FILE, block, value: val(id), client: NodeId(client), version: 0 }
+    Commit {
+        at: SimTime::from_ms(at_ms),
+        file: FILE,
+        block,
+        value: val(id),
+        client: NodeId(client),
+        version: 0,
+        removed: false,
+    }
 }
 
 fn op_block(kind: OpKind, block: u32, value: Option<u64>) -> Op {
@@ -693,4 +701,134 @@ fn afs_puts_less_load_on_the_server_than_nfs_as_clients_grow() {
         assert!(nfs.server.getattr > 0 && afs.server.callback_breaks > 0);
         assert!(afs.cache_hit_rate > nfs.cache_hit_rate);
     }
+}
+
+// ---- remove: a non-idempotent call, stale handles, broken copies ----
+
+#[test]
+fn nfs_remove_makes_old_handles_stale_and_the_name_missing() {
+    let script = vec![
+        at(0, c(2), OpKind::Open),
+        read(5, c(2), 0),
+        at(10, c(1), OpKind::Open),
+        write(15, c(1), 0, 4),
+        at(20, c(1), OpKind::Close),
+        at(30, c(1), OpKind::Remove),
+        // c2's attributes (timeout 20 ms) expired: the getattr names the
+        // removed file's handle.
+        read(60, c(2), 0),
+        at(70, c(2), OpKind::Open),
+    ];
+    let run = Setup::script(params(Mode::Nfs), 2, 2, script).run();
+    let status: Vec<Option<OpStatus>> = run.ops().iter().map(|o| o.status).collect();
+    let (ok, fail) = (Some(OpStatus::Ok), Some(OpStatus::Fail));
+    assert_eq!(status, [ok, ok, ok, ok, ok, ok, fail, fail]);
+    let calls: Vec<String> = cells(&run).into_iter().map(|c| c.2).collect();
+    assert_eq!(calls[5], "remove");
+    assert_eq!(calls[6], "getattr");
+    assert_eq!(calls[7], "lookup");
+    let a = run.analysis();
+    assert_eq!(a.report.counters.server.remove, 1);
+    assert_eq!(a.report.counters.server.stale_handles, 1);
+    assert!(run.server().file(FILE).is_none());
+    assert_eq!(run.server().fh(FILE).generation, 2);
+    for check in ["close_to_open", "stale_file_reads", "lost_updates"] {
+        assert_eq!(run.verdict(check), (Some(true), 0), "{check}");
+    }
+}
+
+#[test]
+fn a_remove_retried_after_its_reply_was_lost_reports_fail_though_it_removed_the_file() {
+    let script = vec![at(5, c(1), OpKind::Remove), at(400, c(1), OpKind::Open)];
+    // The remove's reply is lost; its retransmission finds no file.
+    let cut = FaultAction::Cut { from: NodeSet::from_nodes([NodeId(0)]), to: NodeSet::from_nodes([NodeId(1)]) };
+    let run = Setup::script(params(Mode::Nfs), 1, 2, script).fault(3, cut).fault(50, FaultAction::Heal).run();
+    let a = run.analysis();
+    assert_eq!(a.report.counters.server.remove, 2);
+    assert_eq!(a.report.counters.server.remove_missing_on_retry, 1);
+    let calls: Vec<String> = cells(&run).into_iter().map(|c| c.2).collect();
+    assert_eq!(calls[0], "remove, remove (retry)");
+    assert_eq!(run.ops()[0].status, Some(OpStatus::Fail), "the anomaly: reported failed");
+    assert!(run.server().file(FILE).is_none(), "yet the first attempt removed it");
+    assert_eq!(run.ops()[1].status, Some(OpStatus::Fail));
+}
+
+#[test]
+fn nfs_remove_retried_across_a_server_crash_also_finds_no_file() {
+    // The server commits the remove (synced) and crashes before the
+    // client hears back; the restarted server rebuilt the removal from its
+    // disk, so the retransmission finds no file.
+    let script = vec![at(5, c(1), OpKind::Remove)];
+    let cut = FaultAction::Cut { from: NodeSet::from_nodes([NodeId(0)]), to: NodeSet::from_nodes([NodeId(1)]) };
+    let run = Setup::script(params(Mode::Nfs), 1, 2, script)
+        .fault(3, cut)
+        .fault(20, FaultAction::Crash(NodeId(0)))
+        .fault(30, FaultAction::Heal)
+        .fault(150, FaultAction::Restart(NodeId(0)))
+        .run();
+    assert_eq!(run.analysis().report.counters.server.remove_missing_on_retry, 1);
+    assert_eq!(run.ops()[0].status, Some(OpStatus::Fail));
+    assert!(run.server().file(FILE).is_none());
+    assert_eq!(run.server().fh(FILE).generation, 2, "the generation survived the crash");
+}
+
+#[test]
+fn a_removed_file_can_be_created_again_with_a_new_generation() {
+    let p = Params { create_files: true, ..params(Mode::Nfs) };
+    let script = vec![
+        at(0, c(1), OpKind::Open),
+        write(5, c(1), 0, 4),
+        at(10, c(1), OpKind::Close),
+        at(20, c(1), OpKind::Remove),
+        at(30, c(2), OpKind::Open),
+        read(35, c(2), 0),
+        at(40, c(2), OpKind::Close),
+    ];
+    let run = Setup::script(p, 2, 2, script).run();
+    assert!(run.ops().iter().all(|o| o.status == Some(OpStatus::Ok)), "{:?}", run.ops());
+    assert_eq!(run.ops()[5].output, Output::Value(Value { id: 0, size_bytes: 0 }), "a new, empty file");
+    assert_eq!(run.server().fh(FILE).generation, 2);
+    assert!(run.server().file(FILE).expect("re-created").version >= 2, "versions go on");
+    for check in ["close_to_open", "stale_file_reads", "lost_updates"] {
+        assert_eq!(run.verdict(check), (Some(true), 0), "{check}");
+    }
+}
+
+#[test]
+fn afs_remove_breaks_other_callbacks_and_their_next_open_fails() {
+    let script = vec![
+        at(0, c(2), OpKind::Open),
+        read(5, c(2), 0),
+        at(10, c(2), OpKind::Close),
+        at(20, c(1), OpKind::Remove),
+        at(40, c(2), OpKind::Open),
+    ];
+    let run = Setup::script(params(Mode::Afs), 2, 2, script).run();
+    let calls: Vec<String> = cells(&run).into_iter().map(|c| c.2).collect();
+    assert_eq!(calls[3], "remove, callback_break->c2");
+    assert_eq!(calls[4], "fetch_status");
+    assert_eq!(run.ops()[3].status, Some(OpStatus::Ok));
+    assert_eq!(run.ops()[4].status, Some(OpStatus::Fail));
+    // The remove completed only after c2 acknowledged the break.
+    assert!(run.ops()[3].complete.expect("done") > SimTime::from_ms(22));
+    assert_eq!(run.client(2).counters().breaks_received, 1);
+    assert!(!run.client(2).trusts_copy(FILE, run.sim.now()));
+    assert_eq!(run.server().holders_of(FILE), 0);
+}
+
+#[test]
+fn leases_remove_recalls_leases_first_and_waits_out_an_unreachable_holder() {
+    let p = Params { lease_ms: 100, ..params(Mode::Leases) };
+    let script = vec![at(0, c(2), OpKind::Open), read(5, c(2), 0), at(20, c(1), OpKind::Remove), read(150, c(2), 0)];
+    let cut = FaultAction::Cut { from: NodeSet::from_nodes([NodeId(0)]), to: NodeSet::from_nodes([NodeId(2)]) };
+    let run = Setup::script(p, 2, 2, script).fault(18, cut).fault(90, FaultAction::Heal).run();
+    let calls: Vec<String> = cells(&run).into_iter().map(|c| c.2).collect();
+    assert_eq!(calls[2], "remove, lease_recall->c2");
+    let remove = &run.ops()[2];
+    assert_eq!(remove.status, Some(OpStatus::Ok));
+    assert!(remove.complete.expect("done") >= SimTime::from_ms(100), "{remove:?}");
+    assert_eq!(run.analysis().report.counters.server.stores_waited_for_expiry, 1);
+    // c2's lease ran out; renewing finds no file.
+    assert_eq!(run.ops()[3].status, Some(OpStatus::Fail));
+    assert_eq!(run.verdict("stale_file_reads"), (Some(true), 0));
 }

@@ -100,7 +100,8 @@ pub fn from_sim(history: &History, labels: &Labels) -> CheckHistory {
             | OpKind::ReadFile
             | OpKind::Write
             | OpKind::Close
-            | OpKind::Stat => {}
+            | OpKind::Stat
+            | OpKind::Remove => {}
         }
     }
     CheckHistory { ops, processes: labels.nodes.to_vec(), keys: keys.into_names(), values: values.names.into_names() }

@@ -669,10 +669,11 @@ fn build_workload(
         }
     };
     let mix: Vec<(OpKind, f64)> = match &w.mix {
-        // Sessions open and close files themselves.
+        // Sessions open and close files themselves, and a remove would end
+        // the file under the session: scripts name removes explicitly.
         None => supported
             .iter()
-            .filter(|k| !(info.sessions && matches!(k, OpKind::Open | OpKind::Close)))
+            .filter(|k| !(info.sessions && matches!(k, OpKind::Open | OpKind::Close | OpKind::Remove)))
             .map(|k| (*k, 1.0))
             .collect(),
         Some(m) => {
@@ -745,6 +746,18 @@ fn build_workload(
         return Err(ctx
             .err("workload.mix", "sessions open and close files themselves: the mix weighs what happens in between")
             .with_hint("remove `open` and `close` from workload.mix"));
+    }
+    // A remove drawn between a session's open and close would unlink the
+    // file under its own session; removes are scripted, where their place
+    // in the story is chosen.
+    if sessions.is_some() && mix.iter().any(|(k, _)| *k == OpKind::Remove) {
+        return Err(ctx
+            .err(
+                "workload.mix.remove",
+                "sessions draw operations between an open and a close of one file, and a remove there would unlink \
+                 the file under its own session",
+            )
+            .with_hint("remove `remove` from workload.mix and script removes in workload.script"));
     }
     if w.ops_per_client == Some(0) {
         return Err(ctx.err("workload.ops_per_client", "must be positive; leave it out for no limit"));

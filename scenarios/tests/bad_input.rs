@@ -453,6 +453,23 @@ fn cases() -> Vec<Case> {
             &["must be at most acregmax_ms (5)"],
         ),
         case(
+            "a scripted remove with a block",
+            "[scenario]\nname = \"t\"\nprotocol = \"file_caching\"\nduration_ms = 100\n\n[cluster]\nnodes = 1\n\n\
+             [workload]\nmode = \"script\"\n\n[[workload.script]]\nat_ms = 1\nclient = \"c1\"\nop = \"remove\"\n\
+             key = \"notes.txt\"\nblock = 0\n",
+            Is("workload.script[0].block"),
+            Some(17),
+            &["a remove takes no `block`"],
+        ),
+        case(
+            "a remove in a file session mix",
+            "[scenario]\nname = \"t\"\nprotocol = \"file_caching\"\nduration_ms = 100\n\n[cluster]\nnodes = 1\n\n\
+             [workload]\nmix = { read = 1, remove = 1 }\n",
+            Is("workload.mix.remove"),
+            Some(10),
+            &["unlink the file under its own session"],
+        ),
+        case(
             "a verdict expectation that is not a boolean",
             head("[expect]\nlinearizable = \"yes\"\n"),
             Is("expect.linearizable"),

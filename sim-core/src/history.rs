@@ -25,8 +25,8 @@ pub struct Value {
 
 /// What a client asks for. Key-value stores use `get`/`put`; a DHT
 /// `lookup`; transactional stores `transfer`, `multi_put`, `multi_get` and
-/// `audit`; file systems `open`, `read`, `read_file`, `write`, `close` and
-/// `stat` (their key is the file). A protocol lists the kinds it serves.
+/// `audit`; file systems `open`, `read`, `read_file`, `write`, `close`,
+/// `stat` and `remove` (their key is the file). A protocol lists the kinds it serves.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OpKind {
@@ -58,10 +58,13 @@ pub enum OpKind {
     Close,
     /// Read a file's attributes (`Output::Numbers`: size in blocks, version).
     Stat,
+    /// Remove (unlink) a file. Last in the enum so that adding it left
+    /// every earlier discriminant, and so every trace hash, unchanged.
+    Remove,
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 13] = [
+    pub const ALL: [OpKind; 14] = [
         OpKind::Get,
         OpKind::Put,
         OpKind::Lookup,
@@ -75,6 +78,7 @@ impl OpKind {
         OpKind::Write,
         OpKind::Close,
         OpKind::Stat,
+        OpKind::Remove,
     ];
 
     pub fn name(self) -> &'static str {
@@ -92,6 +96,7 @@ impl OpKind {
             OpKind::Write => "write",
             OpKind::Close => "close",
             OpKind::Stat => "stat",
+            OpKind::Remove => "remove",
         }
     }
 
@@ -102,7 +107,10 @@ impl OpKind {
     /// Whether the operation can change state (reads can be retried or
     /// failed freely; a timed-out write is `unknown`).
     pub fn is_write(self) -> bool {
-        matches!(self, OpKind::Put | OpKind::Transfer | OpKind::MultiPut | OpKind::Write | OpKind::Close)
+        matches!(
+            self,
+            OpKind::Put | OpKind::Transfer | OpKind::MultiPut | OpKind::Write | OpKind::Close | OpKind::Remove
+        )
     }
 
     /// Whether the operation writes a fresh `Value`.

@@ -15,6 +15,9 @@
 //! A "version" of a file is the server's state after one commit: one
 //! NFS write or one AFS store. Values a client wrote itself and had not
 //! yet committed when its read completed are its own and never count.
+//! A remove counts as a commit of the initial contents to every block
+//! (marked `removed`): what a re-created file holds, and never a lost
+//! update of the writes it ended.
 
 use super::params::Mode;
 use super::server::Commit;
@@ -505,7 +508,9 @@ fn lost_updates(
         for (&b, v) in &s.writes {
             let Some(&pos) = cm.positions(s.file, b, v.id, closed_at).last() else { continue };
             let Some(next) = cm.overwritten(s.file, b, pos, v.id) else { continue };
-            if next.client == s.client {
+            // A removal ends the file rather than overwriting its
+            // writes: nothing was lost to a concurrent writer.
+            if next.client == s.client || next.removed {
                 continue;
             }
             let other = session_at(sessions, by_owner, next.client, s.file, next.at);

@@ -406,6 +406,18 @@ impl Client {
             if let Some(p) = out.op.and_then(|id| self.ops.get_mut(&id)) {
                 p.err = Some(e);
             }
+            // The file is gone (a remove, ours or another client's): what
+            // is cached of it describes a file that no longer exists, and a
+            // re-created one must be looked up or fetched afresh.
+            match (&out.call, e) {
+                (Call::Getattr { fh } | Call::Read { fh, .. } | Call::Write { fh, .. }, Errno::Stale) => {
+                    self.forget(fh.inode)
+                }
+                (Call::Fetch { file } | Call::FetchStatus { file, .. } | Call::Remove { file }, Errno::NoEnt) => {
+                    self.forget(*file)
+                }
+                _ => {}
+            }
             return;
         }
         match (&out.call, reply) {
@@ -473,9 +485,27 @@ impl Client {
                     c.dirty.retain(|b| c.blocks.get(*b as usize) != blocks.get(*b as usize));
                 }
             }
+            (Call::Remove { file }, Reply::Removed) => self.forget(*file),
             (Call::Create { .. }, _) | (Call::Probe, Reply::Probed) => {}
             (call, reply) => panic!("reply {reply:?} does not answer {call:?}"),
         }
+    }
+
+    /// Drops everything cached of `file`: handle, attributes, blocks
+    /// (unflushed writes too: they have no file to go to) and its copy.
+    fn forget(&mut self, file: Key) {
+        self.handles.remove(&file);
+        self.attrs.remove(&file);
+        let blocks: Vec<(Key, u32)> = blocks_of(&self.clean, file).map(|(k, _)| *k).collect();
+        for k in blocks {
+            self.clean.remove(&k);
+        }
+        let blocks: Vec<(Key, u32)> = blocks_of(&self.dirty, file).map(|(k, _)| *k).collect();
+        for k in blocks {
+            self.dirty.remove(&k);
+        }
+        self.copies.remove(&file);
+        self.opened.remove(&file);
     }
 
     fn mark(&mut self, op: Option<OpId>, f: impl FnOnce(&mut Pending)) {
@@ -533,8 +563,13 @@ impl Client {
         if p.waiting > 0 {
             return;
         }
-        let step =
-            if self.params.mode == Mode::Nfs { self.nfs_step(ctx.now(), id) } else { self.whole_step(ctx.now(), id) };
+        let step = if p.op.kind == OpKind::Remove {
+            self.remove_step(id)
+        } else if self.params.mode == Mode::Nfs {
+            self.nfs_step(ctx.now(), id)
+        } else {
+            self.whole_step(ctx.now(), id)
+        };
         match step {
             Step::Calls(calls) => {
                 for c in calls {
@@ -563,6 +598,22 @@ impl Client {
             }
             Some(_) => Step::Done(OpStatus::Fail, Output::Nothing),
             None => Step::Calls(vec![again]),
+        }
+    }
+
+    /// A remove, in every mode: one call by name. The server answers once
+    /// other copies are broken (AFS) or recalled (leases). "No such file"
+    /// fails the op, even when it answers a retransmission of this very
+    /// call whose first copy removed the file (remove is not idempotent).
+    fn remove_step(&mut self, id: OpId) -> Step {
+        let p = self.ops.get_mut(&id).expect("pending op");
+        if !p.sent {
+            p.sent = true;
+            return Step::Calls(vec![Call::Remove { file: p.op.key }]);
+        }
+        match p.err {
+            None => Step::Done(OpStatus::Ok, Output::Nothing),
+            Some(_) => Step::Done(OpStatus::Fail, Output::Nothing),
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! One **file server** (`fs`) holds the files on its disk; **client
 //! machines** (`c1`..`cN`) run file operations (open, read a block, read
-//! the whole file, write a block, stat, close) and keep caches so that
+//! the whole file, write a block, stat, close, and in scripts remove) and
+//! keep caches so that
 //! most of them never reach the server. The three modes differ in what a
 //! cache may assume and in what the server must remember, which is the
 //! classic comparison of stateless and stateful file servers.
@@ -13,7 +14,11 @@
 //! (`notes.txt`); each has `workload.blocks_per_file` blocks whose initial
 //! value is id 0 ("initial"). Files exist from the start, unless
 //! `create_files` is set: then an open of a missing file creates it
-//! (below). A file's **version** goes up by one with every committed NFS
+//! (below). A scripted `remove` deletes a file in every mode; an open of
+//! a removed file fails unless `create_files` re-creates it, with a new
+//! handle generation and versions going on from the removed file's.
+//! Removes are not drawn in sessions (`workload.mix.remove` is an error):
+//! a session would remove the file it has open. A file's **version** goes up by one with every committed NFS
 //! write or AFS store; it plays the part of NFS's modification time and
 //! AFS's data version. Every message is charged a 64-byte header, 32-byte
 //! handles, 68-byte attributes and `block_size_bytes` per block moved.
@@ -28,14 +33,21 @@
 //! xid after `rpc_timeout_ms`, doubling the wait each time, up to
 //! `rpc_retries` times; then a read fails and a write ends unknown.
 //! Lookup, getattr, read and write are **idempotent**, so repeating them
-//! after a lost reply is harmless. Create is not: a guarded create whose
+//! after a lost reply is harmless. Create and remove are not: a guarded create whose
 //! reply was lost and which is retransmitted finds the file it just
 //! created and answers "exists". The server counts this
 //! (`create_exists_on_retry`); here the client then looks the file up and
 //! carries on, but an exclusive open (a lock file) would fail. Real
 //! servers hide most of these with a duplicate-request cache, which is
 //! lost in a crash; this server has none, like early implementations.
-//! Files are never removed, so handles never go stale.
+//! A **remove** deletes the file, durably, and bumps its name's
+//! generation; retransmitted after a lost reply (`nfs-remove-retry.toml`),
+//! it finds no file and answers "no such file": the server counts it
+//! (`remove_missing_on_retry`) and the client reports the remove `fail`
+//! although its first attempt removed the file. Handles of a removed file
+//! are **stale**: a getattr, read or write through one answers ESTALE
+//! (`stale_handles`), the operation fails and the client drops what it
+//! cached of the file; a later lookup of the name fails too.
 //!
 //! Clients cache:
 //! - **handles** from lookups, for good;
@@ -71,7 +83,11 @@
 //! (or `rpc_timeout_ms` has passed: those clients are told, on their next
 //! call, to distrust every callback they hold), and the breaks of earlier
 //! stores of the file too. A break that overtakes the reply to a fetch
-//! voids the callback that reply brings. An open with a valid
+//! voids the callback that reply brings. A **remove** goes to the server,
+//! which deletes the file and breaks the other callbacks the same way
+//! before answering; a client whose callback was broken asks at its next
+//! open, hears "no such file", drops its copy and the open fails
+//! (`afs-remove.toml`). An open with a valid
 //! callback makes no call at all; with a broken one it asks whether its
 //! copy is current (`fetch_status`, cheap when it is). So server load
 //! grows with writes and sharing, not with reads, where NFS pays a
@@ -101,7 +117,8 @@
 //! when it asked, so it stops before the server does), and renews it
 //! (`lease_renew`) after. A store first **recalls** the other leases and
 //! commits only when each was given back or has expired; meanwhile no
-//! new lease is granted on the file. A restarted server waits one lease
+//! new lease is granted on the file. A remove recalls the leases the same
+//! way before it deletes the file. A restarted server waits one lease
 //! term before committing stores, so every lease it forgot has expired.
 //! An unreachable client delays writers by at most one lease term, never
 //! forever, and reads are never stale, at the price of renewal traffic
@@ -113,6 +130,9 @@
 //! and `lost_updates` read the client history and the server's commits
 //! (see `check.rs` for what each mode promises: a check fails only when
 //! a mode breaks its own promise, and counts every anomaly either way).
+//! To the checks a remove is a commit of the initial contents (what a
+//! re-created file holds), so reads of a re-created file are current,
+//! and writes ended by a remove are not lost updates.
 //! The report gives server calls by type, cache hit rates, bytes moved,
 //! server calls per operation and per client, and the per-operation
 //! table (`table.rs`).
@@ -158,7 +178,8 @@ pub const SUMMARY: &str = "Distributed file system client caching: NFS (stateles
      close-to-open), AFS (whole files, callbacks) or leases; per-operation RPC tables";
 
 /// The operations clients can run.
-pub const OPS: &[OpKind] = &[OpKind::Open, OpKind::Read, OpKind::ReadFile, OpKind::Write, OpKind::Close, OpKind::Stat];
+pub const OPS: &[OpKind] =
+    &[OpKind::Open, OpKind::Read, OpKind::ReadFile, OpKind::Write, OpKind::Close, OpKind::Stat, OpKind::Remove];
 
 /// The protocol's own checks.
 pub const CHECKS: &[&str] = &["close_to_open", "stale_file_reads", "mixed_version_reads", "lost_updates"];
@@ -293,7 +314,8 @@ pub fn analyse(sim: &Sim<Node>, params: &Params, names: &Names, max_examples: us
         + s.fetch_status
         + s.lease_renew
         + s.store
-        + s.probe;
+        + s.probe
+        + s.remove;
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     c.server_rpcs_per_op = ratio(c.server_rpcs, ops.len() as u64);
     c.server_rpcs_per_client = ratio(c.server_rpcs, c.clients);
@@ -322,6 +344,7 @@ fn summary(mode: params::Mode, c: &FileCachingCounters) -> String {
         ("lease_renew", s.lease_renew),
         ("store", s.store),
         ("probe", s.probe),
+        ("remove", s.remove),
         ("callback_break", s.callback_breaks),
         ("lease_recall", s.lease_recalls),
     ]

@@ -21,8 +21,9 @@ pub const FH_BYTES: u64 = 32;
 pub const ATTR_BYTES: u64 = 68;
 
 /// An NFS file handle: opaque to the client, enough for a stateless
-/// server to find the file with no open state. Files are never removed
-/// here, so a handle's generation never goes stale.
+/// server to find the file with no open state. A removed file's
+/// generation goes up, so handles to it go stale (ESTALE) and a file
+/// re-created under the same name gets handles of its own.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Fh {
     pub volume: u32,
@@ -73,6 +74,10 @@ pub enum Call {
     Store { file: Key, blocks: Vec<Value>, data_bytes: u64 },
     /// AFS and leases: are you there, and since when (epoch)?
     Probe,
+    /// Remove a file by name (NFS's REMOVE; AFS and leases send it too,
+    /// so the server can break the other copies). Not idempotent: a
+    /// retransmission after a lost reply finds no file.
+    Remove { file: Key },
 }
 
 /// Why a call failed.
@@ -82,6 +87,8 @@ pub enum Errno {
     NoEnt,
     /// The file exists (a create).
     Exist,
+    /// A stale file handle: the file it named was removed.
+    Stale,
 }
 
 /// The server's answer.
@@ -124,6 +131,8 @@ pub enum Reply {
     },
     Probed,
     Error(Errno),
+    /// A remove: the file is gone.
+    Removed,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -188,6 +197,9 @@ impl Message for Msg {
         "callback_ack",
         "lease_recall",
         "recall_ack",
+        // Appended last: earlier kinds keep their numbers.
+        "remove",
+        "removed_reply",
     ];
 
     fn kind(&self) -> usize {
@@ -203,6 +215,7 @@ impl Message for Msg {
                 Call::FetchStatus { renew: true, .. } => 7,
                 Call::Store { .. } => 8,
                 Call::Probe => 9,
+                Call::Remove { .. } => 23,
             },
             Msg::Reply { reply, .. } => match reply {
                 Reply::Handle { .. } => 10,
@@ -214,6 +227,7 @@ impl Message for Msg {
                 Reply::Stored { .. } => 16,
                 Reply::Probed => 17,
                 Reply::Error(_) => 18,
+                Reply::Removed => 24,
             },
             Msg::Break { lease: false, .. } => 19,
             Msg::BreakAck { lease: false, .. } => 20,
@@ -225,7 +239,7 @@ impl Message for Msg {
     fn size_bytes(&self) -> u64 {
         let body = match self {
             Msg::Call { call, .. } => match call {
-                Call::Lookup { .. } | Call::Create { .. } => FH_BYTES + 256,
+                Call::Lookup { .. } | Call::Create { .. } | Call::Remove { .. } => FH_BYTES + 256,
                 Call::Getattr { .. } => FH_BYTES,
                 Call::Read { .. } => FH_BYTES + 8,
                 Call::Write { data_bytes, .. } => (FH_BYTES + 8).saturating_add(*data_bytes),
@@ -240,7 +254,7 @@ impl Message for Msg {
                 Reply::Data { data_bytes, .. } | Reply::File { data_bytes, .. } => {
                     ATTR_BYTES.saturating_add(*data_bytes)
                 }
-                Reply::Probed | Reply::Error(_) => 8,
+                Reply::Probed | Reply::Error(_) | Reply::Removed => 8,
             },
             Msg::Break { .. } | Msg::BreakAck { .. } => FH_BYTES + 8,
         };
@@ -270,6 +284,9 @@ pub enum Record {
     Create { file: Key, client: u32, xid: u64 },
     /// Server: the blocks a write or store committed, and the version.
     Write { file: Key, version: u64, blocks: Vec<(u32, Value)> },
+    /// Server: `file` was removed by `client`'s call `xid`; a file created
+    /// under its name later has `generation` and starts at `version`.
+    Remove { file: Key, client: u32, xid: u64, generation: u32, version: u64 },
 }
 
 impl Record {

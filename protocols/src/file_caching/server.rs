@@ -8,8 +8,22 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The volume every file handle names: one exported file system.
 pub const VOLUME: u32 = 1;
-/// Generation of every handle: files are never removed and re-created.
+/// Generation of a file's handles until the file is first removed; each
+/// remove bumps it, so handles of a removed file go stale.
 pub const GENERATION: u32 = 1;
+
+/// What the server remembers of a removed name (durable: rebuilt from the
+/// disk). It outlives a re-creation, so generations and versions of one
+/// name only ever go up.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct Tomb {
+    /// The generation of handles to the next file of this name.
+    generation: u32,
+    /// The version the next file of this name starts at.
+    version: u64,
+    /// The remove call (client index, xid) that removed it last.
+    remover: (u32, u64),
+}
 
 /// One file as the server holds it.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,6 +52,9 @@ pub struct Commit {
     /// The client whose write or store committed it.
     pub client: NodeId,
     pub version: u64,
+    /// A removal: the block went back to the initial contents because
+    /// the file was removed (a re-created file starts there).
+    pub removed: bool,
 }
 
 /// A callback break or lease recall, and the store call that caused it.
@@ -82,6 +99,13 @@ pub struct ServerCounters {
     /// call, retransmitted after its reply was lost: a non-idempotent call
     /// repeated (the server keeps no duplicate-request cache).
     pub create_exists_on_retry: u64,
+    pub remove: u64,
+    /// Removes answered "no such file" though this very call removed it,
+    /// retransmitted after its reply was lost: the client reports a
+    /// failed remove of a file its first attempt removed.
+    pub remove_missing_on_retry: u64,
+    /// Calls naming a handle of a removed file (answered ESTALE).
+    pub stale_handles: u64,
     /// Stores that waited for a lease to expire (its holder did not give
     /// it back) or for a restarted server's grace period to end.
     pub stores_waited_for_expiry: u64,
@@ -102,6 +126,8 @@ struct PendingStore {
     /// AFS: the reply to send once every break is acknowledged.
     reply: Option<Reply>,
     since: SimTime,
+    /// Leases: a remove, committed once no other lease is valid.
+    remove: bool,
 }
 
 /// Who holds a promise on a file: `None` a callback, `Some(t)` a lease
@@ -114,6 +140,7 @@ pub struct Server {
     blocks_per_file: u32,
     /// Durable: rebuilt from the disk after a crash.
     files: BTreeMap<Key, FileState>,
+    tombs: BTreeMap<Key, Tomb>,
     epoch: u64,
     /// Volatile: lost in a crash.
     holders: BTreeMap<Key, Holders>,
@@ -133,6 +160,7 @@ impl Server {
             params,
             blocks_per_file,
             files: BTreeMap::new(),
+            tombs: BTreeMap::new(),
             epoch: 0,
             holders: BTreeMap::new(),
             missed: BTreeSet::new(),
@@ -158,9 +186,21 @@ impl Server {
     }
 
     /// A file's current state, if it exists (untouched files exist with
-    /// their initial blocks unless `create_files` is set).
+    /// their initial blocks unless `create_files` is set or they were
+    /// removed).
     pub fn file(&self, key: Key) -> Option<FileState> {
-        self.files.get(&key).cloned().or_else(|| (!self.params.create_files).then(|| self.initial()))
+        self.files.get(&key).cloned().or_else(|| self.implicit(key).then(|| self.initial(key)))
+    }
+
+    /// Whether `key` exists without being in `files`: every name does
+    /// from the start unless `create_files` is set, until it is removed.
+    fn implicit(&self, key: Key) -> bool {
+        !self.params.create_files && !self.tombs.contains_key(&key) && !self.files.contains_key(&key)
+    }
+
+    /// The handle of `file` now: its generation counts its removes.
+    pub fn fh(&self, file: Key) -> Fh {
+        Fh { generation: self.tombs.get(&file).map_or(GENERATION, |t| t.generation), ..handle(file) }
     }
 
     /// How many clients hold a callback or lease on `file` now.
@@ -168,20 +208,32 @@ impl Server {
         self.holders.get(&file).map_or(0, BTreeMap::len)
     }
 
-    fn initial(&self) -> FileState {
+    /// A new file of name `key`: initial blocks, and a version that goes
+    /// on from where a removed file of that name left it.
+    fn initial(&self, key: Key) -> FileState {
         FileState {
             blocks: vec![Value { id: 0, size_bytes: 0 }; self.blocks_per_file as usize],
-            version: 0,
+            version: self.tombs.get(&key).map_or(0, |t| t.version),
             creator: None,
         }
     }
 
     fn file_mut(&mut self, key: Key) -> Option<&mut FileState> {
-        if !self.files.contains_key(&key) && !self.params.create_files {
-            let f = self.initial();
+        if self.implicit(key) {
+            let f = self.initial(key);
             self.files.insert(key, f);
         }
         self.files.get_mut(&key)
+    }
+
+    /// The file a handle names, unless the handle is stale (its file was
+    /// removed): `Err` carries the error to answer.
+    fn by_handle(&mut self, fh: Fh) -> Result<&mut FileState, Errno> {
+        if fh.generation != self.fh(fh.inode).generation {
+            self.counters.stale_handles += 1;
+            return Err(Errno::Stale);
+        }
+        self.file_mut(fh.inode).ok_or(Errno::NoEnt)
     }
 
     pub fn on_start(&mut self, ctx: &mut Ctx<'_, super::Node>) {
@@ -197,6 +249,7 @@ impl Server {
 
     pub fn on_crash(&mut self) {
         self.files.clear();
+        self.tombs.clear();
         self.holders.clear();
         self.missed.clear();
         self.pending.clear();
@@ -211,7 +264,7 @@ impl Server {
             match r {
                 Record::Boot { .. } => {}
                 Record::Create { file, client, xid } => {
-                    let mut f = self.initial();
+                    let mut f = self.initial(file);
                     f.creator = Some((client, xid));
                     self.files.insert(file, f);
                 }
@@ -220,6 +273,10 @@ impl Server {
                         apply(f, &blocks);
                         f.version = version;
                     }
+                }
+                Record::Remove { file, client, xid, generation, version } => {
+                    self.files.remove(&file);
+                    self.tombs.insert(file, Tomb { generation, version, remover: (client, xid) });
                 }
             }
         }
@@ -256,6 +313,7 @@ impl Server {
             Call::FetchStatus { renew: true, .. } => c.lease_renew += 1,
             Call::Store { .. } => c.store += 1,
             Call::Probe => c.probe += 1,
+            Call::Remove { .. } => c.remove += 1,
         }
     }
 
@@ -267,31 +325,34 @@ impl Server {
         self.count(&call);
         let no_ent = Reply::Error(Errno::NoEnt);
         let reply = match call {
-            Call::Lookup { file } => match self.file_mut(file) {
-                Some(f) => Reply::Handle { fh: handle(file), attr: f.attr() },
-                None => no_ent,
-            },
-            Call::Getattr { fh } => match self.file_mut(fh.inode) {
-                Some(f) => Reply::Attr { attr: f.attr() },
-                None => no_ent,
-            },
-            Call::Read { fh, block } => {
-                let bytes = self.block_bytes(1);
-                match self.file_mut(fh.inode) {
-                    Some(f) => {
-                        let value = f.blocks.get(block as usize).copied().unwrap_or(Value { id: 0, size_bytes: 0 });
-                        Reply::Data { block, value, attr: f.attr(), data_bytes: bytes }
-                    }
+            Call::Lookup { file } => {
+                let fh = self.fh(file);
+                match self.file_mut(file) {
+                    Some(f) => Reply::Handle { fh, attr: f.attr() },
                     None => no_ent,
                 }
             }
-            Call::Write { fh, block, value, .. } => match self.file_mut(fh.inode) {
-                Some(f) => {
+            Call::Getattr { fh } => match self.by_handle(fh) {
+                Ok(f) => Reply::Attr { attr: f.attr() },
+                Err(e) => Reply::Error(e),
+            },
+            Call::Read { fh, block } => {
+                let bytes = self.block_bytes(1);
+                match self.by_handle(fh) {
+                    Ok(f) => {
+                        let value = f.blocks.get(block as usize).copied().unwrap_or(Value { id: 0, size_bytes: 0 });
+                        Reply::Data { block, value, attr: f.attr(), data_bytes: bytes }
+                    }
+                    Err(e) => Reply::Error(e),
+                }
+            }
+            Call::Write { fh, block, value, .. } => match self.by_handle(fh) {
+                Ok(f) => {
                     let pre = f.version;
                     let attr = self.commit(ctx, from, fh.inode, vec![(block, value)]);
                     Reply::Wrote { pre, attr }
                 }
-                None => no_ent,
+                Err(e) => Reply::Error(e),
             },
             Call::Create { file } => self.create(ctx, from, xid, file),
             Call::Fetch { file } => match self.file_mut(file).map(|f| (f.blocks.clone(), f.attr())) {
@@ -322,10 +383,29 @@ impl Server {
                     // waiting one will answer.
                     return;
                 } else {
-                    return self.store(ctx, from, xid, file, blocks);
+                    return self.store(ctx, from, xid, file, Some(blocks));
                 }
             }
             Call::Probe => Reply::Probed,
+            Call::Remove { file } => {
+                if self.pending.values().any(|p| p.client == from && p.xid == xid) {
+                    // A retransmission of a remove waiting for its breaks or
+                    // recalls: the waiting one will answer.
+                    return;
+                }
+                if self.file_mut(file).is_none() {
+                    if self.tombs.get(&file).is_some_and(|t| t.remover == (from.0, xid)) {
+                        self.counters.remove_missing_on_retry += 1;
+                    }
+                    no_ent
+                } else if self.params.mode == Mode::Nfs {
+                    self.unlink(ctx, from, xid, file);
+                    Reply::Removed
+                } else {
+                    // Other copies are broken or recalled first, as for a store.
+                    return self.store(ctx, from, xid, file, None);
+                }
+            }
         };
         self.reply(ctx, from, xid, reply);
     }
@@ -339,11 +419,30 @@ impl Server {
         }
         ctx.disk().write(Record::Create { file, client: from.0, xid });
         ctx.disk().sync();
-        let mut f = self.initial();
+        let mut f = self.initial(file);
         f.creator = Some((from.0, xid));
         let attr = f.attr();
         self.files.insert(file, f);
-        Reply::Handle { fh: handle(file), attr }
+        Reply::Handle { fh: self.fh(file), attr }
+    }
+
+    /// Removes an existing `file`, durably, for `from`'s call `xid`: the
+    /// next file of the name gets a new generation (old handles go stale)
+    /// and the next version. For the checks the removal is a commit of
+    /// the initial contents, which is what a re-created file holds.
+    fn unlink(&mut self, ctx: &mut Ctx<'_, super::Node>, from: NodeId, xid: u64, file: Key) {
+        let now = ctx.now();
+        let generation = self.fh(file).generation + 1;
+        let f = self.files.remove(&file).expect("unlink of an existing file");
+        let version = f.version + 1;
+        let zero = Value { id: 0, size_bytes: 0 };
+        for block in 0..f.blocks.len() as u32 {
+            self.facts.commits.push(Commit { at: now, file, block, value: zero, client: from, version, removed: true });
+        }
+        self.tombs.insert(file, Tomb { generation, version, remover: (from.0, xid) });
+        self.holders.remove(&file);
+        ctx.disk().write(Record::Remove { file, client: from.0, xid, generation, version });
+        ctx.disk().sync();
     }
 
     /// Applies blocks to a file, durably (written and synced before any
@@ -356,7 +455,7 @@ impl Server {
         let version = f.version;
         let attr = f.attr();
         for &(block, value) in &blocks {
-            self.facts.commits.push(Commit { at: now, file, block, value, client, version });
+            self.facts.commits.push(Commit { at: now, file, block, value, client, version, removed: false });
         }
         ctx.disk().write(Record::Write { file, version, blocks });
         ctx.disk().sync();
@@ -384,7 +483,9 @@ impl Server {
         }
     }
 
-    fn store(&mut self, ctx: &mut Ctx<'_, super::Node>, from: NodeId, xid: u64, file: Key, blocks: Vec<Value>) {
+    /// A store of `blocks`, or with `None` a remove: both void every other
+    /// client's copy first.
+    fn store(&mut self, ctx: &mut Ctx<'_, super::Node>, from: NodeId, xid: u64, file: Key, blocks: Option<Vec<Value>>) {
         let now = ctx.now();
         let id = self.next_store;
         self.next_store += 1;
@@ -406,37 +507,48 @@ impl Server {
             self.facts.breaks.push(BreakFact { at: now, file, to: t, cause: (from, xid), lease });
             ctx.send(t, Msg::Break { file, lease, store: id });
         }
-        let numbered: Vec<(u32, Value)> = blocks.iter().enumerate().map(|(i, v)| (i as u32, *v)).collect();
+        let remove = blocks.is_none();
         if lease {
             self.pending.insert(
                 id,
-                PendingStore {
-                    client: from,
-                    xid,
-                    file,
-                    waiting: targets,
-                    blocks: Some(blocks),
-                    reply: None,
-                    since: now,
-                },
+                PendingStore { client: from, xid, file, waiting: targets, blocks, reply: None, since: now, remove },
             );
             self.check_leases(ctx);
             return;
         }
-        // AFS: the store is durable at once; the reply waits for the
-        // breaks, so a close that completed has reached every cached copy.
-        let attr = self.commit(ctx, from, file, numbered);
-        if let Some(h) = self.holders.get_mut(&file) {
-            h.retain(|c, _| *c == from);
-        }
-        self.holders.entry(file).or_default().insert(from, None);
-        let reply = Reply::Stored { attr, promise: Promise::Callback };
+        // AFS: the store (or remove) is durable at once; the reply waits
+        // for the breaks, so a close that completed has reached every
+        // cached copy.
+        let reply = match blocks {
+            Some(blocks) => {
+                let numbered: Vec<(u32, Value)> = blocks.iter().enumerate().map(|(i, v)| (i as u32, *v)).collect();
+                let attr = self.commit(ctx, from, file, numbered);
+                if let Some(h) = self.holders.get_mut(&file) {
+                    h.retain(|c, _| *c == from);
+                }
+                self.holders.entry(file).or_default().insert(from, None);
+                Reply::Stored { attr, promise: Promise::Callback }
+            }
+            None => {
+                self.unlink(ctx, from, xid, file);
+                Reply::Removed
+            }
+        };
         if !targets.is_empty() {
             ctx.set_timer(ms(self.params.rpc_timeout_ms), Timer::BreakTimeout { store: id });
         }
         self.pending.insert(
             id,
-            PendingStore { client: from, xid, file, waiting: targets, blocks: None, reply: Some(reply), since: now },
+            PendingStore {
+                client: from,
+                xid,
+                file,
+                waiting: targets,
+                blocks: None,
+                reply: Some(reply),
+                since: now,
+                remove,
+            },
         );
         self.answer_ready(ctx, file);
     }
@@ -531,6 +643,17 @@ impl Server {
             if unacked || p.since < self.grace_until {
                 self.counters.stores_waited_for_expiry += 1;
                 self.counters.expiry_wait_ms_total += now.since(p.since) / ms(1);
+            }
+            if self.file_mut(file).is_none() {
+                // Removed while this call waited (a remove pending before
+                // it committed first).
+                self.reply(ctx, client, p.xid, Reply::Error(Errno::NoEnt));
+                continue;
+            }
+            if p.remove {
+                self.unlink(ctx, client, p.xid, file);
+                self.reply(ctx, client, p.xid, Reply::Removed);
+                continue;
             }
             let numbered: Vec<(u32, Value)> =
                 p.blocks.unwrap_or_default().into_iter().enumerate().map(|(i, v)| (i as u32, v)).collect();
