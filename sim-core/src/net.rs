@@ -218,6 +218,7 @@ impl Network {
     }
 
     /// Whether a message from `a` to `b` can get through now.
+    #[inline]
     pub fn can_reach(&self, a: NodeId, b: NodeId) -> bool {
         if a == b || self.is_whole() {
             return true;
@@ -232,6 +233,7 @@ impl Network {
     }
 
     /// Whether no partition, cut or nemesis layer is in force.
+    #[inline]
     pub fn is_whole(&self) -> bool {
         !self.partitioned && self.cuts.is_empty() && self.layers.is_empty()
     }

@@ -125,6 +125,7 @@ impl<E> EventQueue<E> {
     /// Schedules `event` at `time`.
     ///
     /// Panics if `time` is earlier than the last popped event's time.
+    #[inline]
     pub fn push(&mut self, time: SimTime, event: E) -> EventId {
         let time = time.0;
         assert!(time >= self.floor, "event pushed at {time} ns, before the last popped event at {} ns", self.floor);
@@ -273,6 +274,7 @@ impl<E> EventQueue<E> {
     }
 
     /// Removes and returns the earliest live event.
+    #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
         if !self.settle() {
             return None;

@@ -284,12 +284,17 @@ pub struct Core<A: Actor> {
     next_timer_token: u64,
     /// Whether any node has crashed yet in this run.
     crashed_any: bool,
+    /// Nodes not `Up` now (down or paused): while zero, the hot path skips
+    /// reading each receiver's status (a cache miss per event in a large
+    /// simulation).
+    not_up: usize,
     /// Timers held by a pause and queued again on resume, by token: their
     /// current event id, so `cancel_timer` still finds them.
     requeued_timers: BTreeMap<u64, EventId>,
 }
 
 impl<A: Actor> Core<A> {
+    #[inline]
     fn push(&mut self, at: SimTime, ev: Event<A>) {
         if ev.is_workload() {
             self.workload_events += 1;
@@ -338,14 +343,18 @@ impl<A: Actor> Core<A> {
         }
     }
 
+    #[inline]
     fn schedule_hop(&mut self, hop: Hop, from: NodeId, to: NodeId, msg: A::Msg) {
+        // Every incarnation is 0 until some node crashes: skip reading the
+        // sender's record until then.
+        let incarnation = if self.crashed_any { self.nodes[from.index()].incarnation } else { 0 };
         match hop {
             Hop::Deliver { at, sent_by } => {
-                let sender = (self.nodes[from.index()].incarnation, sent_by);
+                let sender = (incarnation, sent_by);
                 self.push(at, Event::Deliver { from, to, msg, sender })
             }
             Hop::Arrive { at, transfer_ns, not_before, sent_by } => {
-                let sender = (self.nodes[from.index()].incarnation, sent_by);
+                let sender = (incarnation, sent_by);
                 self.push(at, Event::Arrive { from, to, msg, transfer_ns, not_before, sender })
             }
         }
@@ -513,6 +522,7 @@ impl<A: Actor> Sim<A> {
             names,
             next_timer_token: 0,
             crashed_any: false,
+            not_up: 0,
             requeued_timers: BTreeMap::new(),
         };
         let mut sim = Sim {
@@ -680,7 +690,8 @@ impl<A: Actor> Sim<A> {
     }
 
     fn dispatch(&mut self, ev: Event<A>) {
-        if let Some(node) = ev.target()
+        if self.core.not_up != 0
+            && let Some(node) = ev.target()
             && self.core.nodes[node.index()].status == NodeStatus::Paused
         {
             // Not counted: it runs when the node resumes.
@@ -702,7 +713,7 @@ impl<A: Actor> Sim<A> {
                     self.core.dropped(kind, from, to, DropReason::SenderDown);
                     return;
                 }
-                if self.core.nodes[to.index()].status == NodeStatus::Down {
+                if self.core.not_up != 0 && self.core.nodes[to.index()].status == NodeStatus::Down {
                     self.core.dropped(kind, from, to, DropReason::ReceiverDown);
                     return;
                 }
@@ -863,6 +874,7 @@ impl<A: Actor> Sim<A> {
                 let meta = &mut core.nodes[n.index()];
                 if meta.status == NodeStatus::Up {
                     meta.status = NodeStatus::Paused;
+                    core.not_up += 1;
                     let name = core.names[n.index()].clone();
                     core.log_fault(source, "pause", vec![n], name);
                 }
@@ -892,6 +904,9 @@ impl<A: Actor> Sim<A> {
         let name = self.core.names[i].clone();
         self.core.log_fault(source, "crash", vec![n], name);
         let now = self.core.now;
+        if self.core.nodes[i].status == NodeStatus::Up {
+            self.core.not_up += 1;
+        }
         let meta = &mut self.core.nodes[i];
         meta.status = NodeStatus::Down;
         meta.crash_times.push(now);
@@ -950,6 +965,7 @@ impl<A: Actor> Sim<A> {
         let name = self.core.names[i].clone();
         self.core.log_fault(source, "restart", vec![n], name);
         self.core.nodes[i].status = NodeStatus::Up;
+        self.core.not_up -= 1;
         self.core.stats.by_node[i].restarts += 1;
         self.with_ctx(n, |a, ctx| a.on_recover(ctx));
         if self.core.is_client[i] && self.core.nodes[i].loop_op.is_none() {
@@ -963,6 +979,7 @@ impl<A: Actor> Sim<A> {
             return;
         }
         self.core.nodes[n.index()].status = NodeStatus::Up;
+        self.core.not_up -= 1;
         let name = self.core.names[n.index()].clone();
         self.core.log_fault(source, "resume", vec![n], name);
         let now = self.core.now;
