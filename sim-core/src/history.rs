@@ -287,6 +287,11 @@ pub struct History {
 }
 
 impl History {
+    /// An empty history with room for `ops` operations.
+    pub fn with_capacity(ops: usize) -> History {
+        History { ops: Vec::with_capacity(ops), ..History::default() }
+    }
+
     pub fn invoke(&mut self, process: NodeId, op: Op, now: SimTime) -> OpId {
         let id = OpId(u32::try_from(self.ops.len()).expect("history longer than 2^32 operations"));
         let invoke_seq = self.next_seq;

@@ -15,6 +15,7 @@ pub mod dist;
 pub mod fault;
 pub mod history;
 pub mod net;
+mod prefetch;
 pub mod queue;
 pub mod rng;
 pub mod sim;

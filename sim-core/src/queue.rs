@@ -14,7 +14,9 @@
 //! due no later than `last` form the *front run*, sorted by time; every
 //! other entry is in the bucket `b` (1..=64) where its time first differs
 //! from `last`, in bit `b - 1`, so bucket `b` holds earlier times than
-//! bucket `b + 1`. Popping takes the front run from its head. When the run
+//! bucket `b + 1`. Popping takes the front run from its head (kept at the
+//! end of a reversed vector, so a push into the run shifts only the
+//! entries due before it, usually a handful). When the run
 //! is used up, the lowest non-empty bucket is taken: a small one (at most
 //! `SORT_AT_MOST` entries) is sorted into the new run and `last` becomes
 //! its latest time; a larger one yields its minimum as the new `last`, the
@@ -31,6 +33,10 @@
 //! depends only on the time and `last`), a bucket is appended to in push
 //! order, moving a bucket down keeps its order, sorting is stable, and a
 //! push into the run goes after the entries of equal time.
+//!
+//! Cancelling leaves the entry in place (finding it would cost a search);
+//! once cancelled entries outnumber live ones, one sweep drops them all, so
+//! a protocol that cancels most of its timeouts keeps a small queue.
 //!
 //! A push earlier than the last popped event's time is a programmer error
 //! (the engine schedules nothing in the past) and panics. A push earlier
@@ -76,15 +82,20 @@ const BUCKETS: usize = 64;
 /// them down several times.
 const SORT_AT_MOST: usize = 64;
 
+/// Compact once dead entries outnumber live ones by this many, so a small
+/// queue that cancels a little is not swept again and again.
+const COMPACT_SLACK: usize = 64;
+
 pub struct EventQueue<E> {
     /// `buckets[b - 1]` is bucket `b`.
     buckets: Vec<Vec<Entry>>,
     /// Bit `b - 1` is set when bucket `b` may be non-empty.
     occupied: u64,
-    /// The front run: entries due no later than `last`, sorted by time
-    /// (stable), from index `head` on.
+    /// The front run: entries due no later than `last`, in reverse order
+    /// of popping (the next entry is the last element). Reversed so that a
+    /// push, usually due soon, shifts only the few entries due before it,
+    /// not the far-future timers a run may also hold.
     run: Vec<Entry>,
-    head: usize,
     /// Every entry in a bucket is due later than this.
     last: u64,
     /// The time of the last event popped: nothing may be pushed earlier.
@@ -94,6 +105,8 @@ pub struct EventQueue<E> {
     states: Vec<SlotState>,
     free: Vec<u32>,
     live: usize,
+    /// Entries of cancelled events still in the run or a bucket.
+    dead: usize,
     /// The head of the run is known to be live (`settle` found it so, and
     /// nothing popped or cancelled since): the run loop peeks, then pops.
     settled: bool,
@@ -105,13 +118,13 @@ impl<E> Default for EventQueue<E> {
             buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
             occupied: 0,
             run: Vec::new(),
-            head: 0,
             last: 0,
             floor: 0,
             events: Vec::new(),
             states: Vec::new(),
             free: Vec::new(),
             live: 0,
+            dead: 0,
             settled: false,
         }
     }
@@ -125,7 +138,7 @@ impl<E> EventQueue<E> {
     /// Schedules `event` at `time`.
     ///
     /// Panics if `time` is earlier than the last popped event's time.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, time: SimTime, event: E) -> EventId {
         let time = time.0;
         assert!(time >= self.floor, "event pushed at {time} ns, before the last popped event at {} ns", self.floor);
@@ -166,21 +179,11 @@ impl<E> EventQueue<E> {
     /// Puts an entry due no later than `last` into the run, after the
     /// entries of equal or earlier time.
     fn file_in_run(&mut self, entry: Entry) {
-        // Entries before `head` are spent; drop them once they are half the
-        // run, so a run that keeps taking pushes does not grow without end.
-        if self.head >= SORT_AT_MOST && 2 * self.head >= self.run.len() {
-            self.run.drain(..self.head);
-            self.head = 0;
-        }
-        let at = self.head + self.run[self.head..].partition_point(|e| e.time <= entry.time);
-        if at == self.run.len() {
-            self.run.push(entry);
-        } else if at == self.head && self.head > 0 {
-            self.head -= 1;
-            self.run[self.head] = entry;
-        } else {
-            self.run.insert(at, entry);
-        }
+        // Reversed order: the entries due later than `entry` come first;
+        // `entry` goes right after them, so it pops after every entry of
+        // equal or earlier time.
+        let at = self.run.partition_point(|e| e.time > entry.time);
+        self.run.insert(at, entry);
     }
 
     /// Cancels a pending event; returns false if it already ran or was cancelled.
@@ -193,11 +196,49 @@ impl<E> EventQueue<E> {
                 // was handed to another event.
                 self.events[id.slot as usize] = None;
                 self.live -= 1;
+                self.dead += 1;
                 self.settled = false;
+                if self.dead > self.live + COMPACT_SLACK {
+                    self.compact();
+                }
                 true
             }
             _ => false,
         }
+    }
+
+    /// Drops the entries of every cancelled event and frees their slots.
+    ///
+    /// Protocols cancel most of their timers (a request timeout is
+    /// cancelled when the reply comes), and a cancelled entry otherwise
+    /// stays until its time comes: seconds of simulated time, thousands of
+    /// entries moved from bucket to bucket, slots that cannot be reused,
+    /// and a front run that every near-term push has to shift. Called when
+    /// dead entries outnumber live ones (plus a slack), so its O(entries)
+    /// cost is paid for by as many cancels. Removing entries keeps the
+    /// order of the others, so it changes no outcome.
+    fn compact(&mut self) {
+        let states = &self.states;
+        let free = &mut self.free;
+        let mut keep = |e: &Entry| {
+            let live = states[e.slot as usize].pending();
+            if !live {
+                free.push(e.slot);
+            }
+            live
+        };
+        self.run.retain(&mut keep);
+        let mut occupied = self.occupied;
+        while occupied != 0 {
+            let b = occupied.trailing_zeros() as usize;
+            occupied &= occupied - 1;
+            self.buckets[b].retain(&mut keep);
+            if self.buckets[b].is_empty() {
+                self.occupied &= !(1 << b);
+            }
+        }
+        self.dead = 0;
+        self.settled = false;
     }
 
     /// Leaves the earliest live event at the head of the run; returns false
@@ -213,16 +254,15 @@ impl<E> EventQueue<E> {
 
     fn refill(&mut self) -> bool {
         loop {
-            while self.head < self.run.len() {
-                let slot = self.run[self.head].slot;
+            while let Some(next) = self.run.last() {
+                let slot = next.slot;
                 if self.states[slot as usize].pending() {
                     return true;
                 }
                 self.free.push(slot);
-                self.head += 1;
+                self.dead -= 1;
+                self.run.pop();
             }
-            self.run.clear();
-            self.head = 0;
             if self.occupied == 0 {
                 return false;
             }
@@ -257,6 +297,7 @@ impl<E> EventQueue<E> {
                 if let Some(e) = self.run.last() {
                     self.last = e.time;
                 }
+                self.run.reverse();
             } else {
                 self.last = taken.iter().map(|e| e.time).min().expect("a bucket marked occupied has entries");
                 for &e in &taken {
@@ -266,6 +307,8 @@ impl<E> EventQueue<E> {
                         self.file_in_bucket(e);
                     }
                 }
+                // Equal times in push order, reversed like the whole run.
+                self.run.reverse();
             }
             // Keep the bucket's memory for its next fill.
             taken.clear();
@@ -279,15 +322,29 @@ impl<E> EventQueue<E> {
         if !self.settle() {
             return None;
         }
-        let entry = self.run[self.head];
-        self.head += 1;
+        let entry = self.run.pop().expect("settle leaves a live event at the front");
         self.settled = false;
         self.states[entry.slot as usize].0 &= !1;
         let event = self.events[entry.slot as usize].take().expect("settle leaves a live event at the front");
+        // The event after next: start loading its slot now, so that when
+        // the engine peeks at the next one (`next_event`) to prefetch its
+        // node, that slot is on its way.
+        if let Some(after_next) = self.run.len().checked_sub(2).map(|i| self.run[i]) {
+            crate::prefetch::prefetch(&self.events[after_next.slot as usize]);
+        }
         self.free.push(entry.slot);
         self.live -= 1;
         self.floor = entry.time;
         Some((SimTime(entry.time), event))
+    }
+
+    /// The event most likely to run next (the head of the front run), if it
+    /// is already known and live, for prefetching what it will touch. A
+    /// hint only: a push may still come before it.
+    #[inline]
+    pub fn next_event(&self) -> Option<&E> {
+        let entry = self.run.last()?;
+        self.events[entry.slot as usize].as_ref()
     }
 
     /// The time of the earliest live event. Entries of cancelled events at
@@ -295,7 +352,7 @@ impl<E> EventQueue<E> {
     /// its deadline and quiesce limits before popping, and a cancelled entry
     /// would let a later event slip past them.
     pub fn peek_time(&mut self) -> Option<SimTime> {
-        self.settle().then(|| SimTime(self.run[self.head].time))
+        self.settle().then(|| SimTime(self.run[self.run.len() - 1].time))
     }
 
     /// Live (not cancelled) pending events.
@@ -454,6 +511,53 @@ mod tests {
         }
         assert_eq!(q.pop(), None);
         assert!(q.is_empty());
+    }
+
+    /// Entries held (live or dead) in the run and the buckets.
+    fn stored_entries<E>(q: &EventQueue<E>) -> usize {
+        q.run.len() + q.buckets.iter().map(Vec::len).sum::<usize>()
+    }
+
+    /// Like a protocol's request timeouts: most events are cancelled long
+    /// before their time. The order must match the reference, and the
+    /// entries held must stay within about twice the live events.
+    #[test]
+    fn cancelling_most_events_keeps_order_and_bounds_memory() {
+        use crate::rng::{SimRng, Stream};
+        for seed in 0..20 {
+            let mut rng = SimRng::new(seed, Stream::Aux(1));
+            let mut q = EventQueue::new();
+            let mut r = Reference::default();
+            let mut ids: Vec<(EventId, u64)> = Vec::new();
+            let mut now = 0u64;
+            for step in 0..20_000u64 {
+                // A near-term message and a far timer, then the timer of an
+                // earlier step is cancelled (as its reply came).
+                let msg_at = now + 1 + rng.below(1_000);
+                q.push(SimTime(msg_at), 2 * step);
+                r.heap.push(std::cmp::Reverse((msg_at, 2 * step)));
+                let timer_at = now + 1_000_000 + rng.below(1_000);
+                ids.push((q.push(SimTime(timer_at), 2 * step + 1), 2 * step + 1));
+                r.heap.push(std::cmp::Reverse((timer_at, 2 * step + 1)));
+                if rng.below(10) < 9 {
+                    let (id, seq) = ids.swap_remove(rng.below(ids.len() as u64) as usize);
+                    assert_eq!(q.cancel(id), r.cancel(seq), "seed {seed}");
+                }
+                let got = q.pop().map(|(t, e)| (t.0, e));
+                assert_eq!(got, r.pop(), "seed {seed} step {step}");
+                now = got.map_or(now, |(t, _)| t);
+                assert!(
+                    stored_entries(&q) <= 2 * q.len() + COMPACT_SLACK + 2,
+                    "seed {seed}: {} entries held for {} live events",
+                    stored_entries(&q),
+                    q.len()
+                );
+            }
+            while let Some(key) = r.pop() {
+                assert_eq!(q.pop().map(|(t, e)| (t.0, e)), Some(key), "seed {seed}");
+            }
+            assert_eq!(q.pop(), None);
+        }
     }
 
     #[test]

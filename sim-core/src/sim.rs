@@ -13,6 +13,7 @@ use crate::disk::{Disk, DiskStats};
 use crate::fault::{FaultAction, FaultPlan, FaultRecord, FaultSource, Nemesis, NemesisKind};
 use crate::history::{History, Key, Op, OpId, OpStatus, Output, Value};
 use crate::net::{DropReason, Hop, NetConfig, Network, NodeSet, Route};
+use crate::prefetch::prefetch;
 use crate::queue::{EventId, EventQueue};
 use crate::rng::{SimRng, Stream};
 use crate::time::{SimTime, ms_f64_to_ns};
@@ -21,6 +22,13 @@ use crate::workload::{Arrivals, Workload, WorkloadConfig};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::hash::Hash;
+
+/// With fewer nodes than this, every node's state stays in the cache and
+/// prefetching the next event's node would only cost instructions.
+const PREFETCH_MIN_NODES: usize = 1024;
+
+/// The most history records reserved up front (see `Sim::new`).
+const HISTORY_RESERVE_MAX_OPS: u64 = 1 << 22;
 
 /// A node to put in a simulation.
 pub struct NodeSpec<A> {
@@ -180,6 +188,9 @@ pub(crate) enum Event<A: Actor> {
         /// The sender's incarnation and when the message had fully left its
         /// NIC: a crash before then means it was never sent.
         sender: (u32, SimTime),
+        /// `msg.size_bytes()`, computed once at the send: for a message
+        /// carrying a list of versions it is a walk over the list.
+        size_bytes: u64,
     },
     Arrive {
         from: NodeId,
@@ -305,9 +316,20 @@ impl<A: Actor> Core<A> {
         self.queue.push(at, ev);
     }
 
+    /// Appends to the full trace when one is kept. Inlined down to one
+    /// test: most runs keep no trace, and this is called twice per message.
+    #[inline(always)]
     fn record(&mut self, kind: TraceKind, node: NodeId, peer: Option<NodeId>, label: &'static str, size_bytes: u64) {
+        if self.trace.is_some() {
+            self.record_slow(TraceEvent { at: self.now, kind, node, peer, label, size_bytes });
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record_slow(&mut self, event: TraceEvent) {
         if let Some(t) = &mut self.trace {
-            t.push(TraceEvent { at: self.now, kind, node, peer, label, size_bytes });
+            t.push(event);
         }
     }
 
@@ -328,7 +350,7 @@ impl<A: Actor> Core<A> {
         if let Some(latency_ns) = self.net.plain_latency_ns(from, to) {
             // What `route` would say: sent at once, delivered one latency later.
             let hop = Hop::Deliver { at: self.now.after(latency_ns), sent_by: self.now };
-            self.schedule_hop(hop, from, to, msg);
+            self.schedule_hop(hop, from, to, msg, size);
             return;
         }
         match self.net.route(self.now, from, to, size) {
@@ -336,22 +358,24 @@ impl<A: Actor> Core<A> {
             Route::Sent { first, duplicate } => {
                 if let Some(hop) = duplicate {
                     self.stats.by_kind[kind].duplicated += 1;
-                    self.schedule_hop(hop, from, to, msg.clone());
+                    self.schedule_hop(hop, from, to, msg.clone(), size);
                 }
-                self.schedule_hop(first, from, to, msg);
+                self.schedule_hop(first, from, to, msg, size);
             }
         }
     }
 
     #[inline]
-    fn schedule_hop(&mut self, hop: Hop, from: NodeId, to: NodeId, msg: A::Msg) {
+    fn schedule_hop(&mut self, hop: Hop, from: NodeId, to: NodeId, msg: A::Msg, size_bytes: u64) {
         // Every incarnation is 0 until some node crashes: skip reading the
         // sender's record until then.
         let incarnation = if self.crashed_any { self.nodes[from.index()].incarnation } else { 0 };
         match hop {
             Hop::Deliver { at, sent_by } => {
                 let sender = (incarnation, sent_by);
-                self.push(at, Event::Deliver { from, to, msg, sender })
+                // Straight into the queue: a delivery is neither workload
+                // nor fault, so `push`'s counters have nothing to count.
+                self.queue.push(at, Event::Deliver { from, to, msg, sender, size_bytes });
             }
             Hop::Arrive { at, transfer_ns, not_before, sent_by } => {
                 let sender = (incarnation, sent_by);
@@ -491,7 +515,13 @@ impl<A: Actor> Sim<A> {
             now: SimTime::ZERO,
             queue: EventQueue::new(),
             net: Network::new(cfg.net, SimRng::new(cfg.seed, Stream::Network)),
-            history: History::default(),
+            history: History::with_capacity(
+                // A run with a known number of operations reserves its
+                // history once instead of copying it at every doubling (a
+                // million operations are 170 MB); capped so a huge
+                // `total_ops` that the run never reaches costs nothing.
+                cfg.workload.total_ops.map_or(0, |t| t.min(HISTORY_RESERVE_MAX_OPS) as usize),
+            ),
             workload: Workload::new(cfg.workload, SimRng::new(cfg.seed, Stream::Workload), n),
             nodes: (0..n)
                 .map(|_| NodeMeta {
@@ -654,6 +684,7 @@ impl<A: Actor> Sim<A> {
                 break EndReason::QueueEmpty;
             };
             self.core.now = at;
+            self.prefetch_next();
             self.dispatch(ev);
         };
         Some(self.finish(reason))
@@ -689,6 +720,24 @@ impl<A: Actor> Sim<A> {
         }
     }
 
+    /// Starts loading what the next event will touch (its node's actor,
+    /// random stream and counters) while this one runs: in a large
+    /// simulation each is a cache miss. Changes nothing but timing.
+    #[inline]
+    fn prefetch_next(&self) {
+        if self.actors.len() < PREFETCH_MIN_NODES {
+            return;
+        }
+        if let Some(node) = self.core.queue.next_event().and_then(Event::target) {
+            let i = node.index();
+            if i < self.actors.len() {
+                prefetch(&self.actors[i]);
+                prefetch(&self.rngs[i]);
+                prefetch(&self.core.stats.by_node[i]);
+            }
+        }
+    }
+
     fn dispatch(&mut self, ev: Event<A>) {
         if self.core.not_up != 0
             && let Some(node) = ev.target()
@@ -699,15 +748,19 @@ impl<A: Actor> Sim<A> {
             return;
         }
         self.events += 1;
-        if ev.is_workload() {
-            self.core.workload_events -= 1;
-        }
-        if ev.is_fault() {
-            self.core.fault_events -= 1;
+        // Deliveries, the bulk of all events, are neither workload nor
+        // fault: skip both tests for them.
+        if !matches!(ev, Event::Deliver { .. }) {
+            if ev.is_workload() {
+                self.core.workload_events -= 1;
+            }
+            if ev.is_fault() {
+                self.core.fault_events -= 1;
+            }
         }
         let now = self.core.now;
         match ev {
-            Event::Deliver { from, to, msg, sender } => {
+            Event::Deliver { from, to, msg, sender, size_bytes: size } => {
                 let kind = msg.kind();
                 if self.core.sender_crashed(from, sender) {
                     self.core.dropped(kind, from, to, DropReason::SenderDown);
@@ -721,7 +774,6 @@ impl<A: Actor> Sim<A> {
                     self.core.dropped(kind, from, to, DropReason::Partition);
                     return;
                 }
-                let size = msg.size_bytes();
                 (now, 0xD1u8, from, to, &msg).hash(&mut self.core.hasher);
                 let k = &mut self.core.stats.by_kind[kind];
                 k.delivered += 1;
@@ -745,7 +797,8 @@ impl<A: Actor> Sim<A> {
                 }
                 (now, 0xA7u8, from, to).hash(&mut self.core.hasher);
                 let at = self.core.net.ingress(now, from, to, transfer_ns, not_before);
-                self.core.push(at, Event::Deliver { from, to, msg, sender });
+                let size_bytes = msg.size_bytes();
+                self.core.push(at, Event::Deliver { from, to, msg, sender, size_bytes });
             }
             Event::Undo(i) => {
                 self.core.pending_undos.remove(&i);
