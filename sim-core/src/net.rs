@@ -188,6 +188,12 @@ pub struct Network {
     /// change during a run): a message's fate is its latency draw alone
     /// while the network is whole, lossless and duplicate-free.
     plain: bool,
+    /// No partition, cut or layer in force (`is_whole`), kept up to date by
+    /// every change, since it is asked on every delivery.
+    whole: bool,
+    /// `plain`, whole, lossless and duplicate-free: `plain_latency_ns`
+    /// applies. Kept up to date by every change, like `whole`.
+    fast: bool,
 }
 
 impl Network {
@@ -197,9 +203,10 @@ impl Network {
             && cfg.jitter_ms <= 0.0
             && !cfg.fifo
             && cfg.nics.iter().all(|nic| nic.egress_bytes_per_s.is_none() && nic.ingress_bytes_per_s.is_none());
-        Network {
+        let mut net = Network {
             plain,
-            cfg,
+            whole: true,
+            fast: false,
             rng,
             group_of: vec![0; n],
             partitioned: false,
@@ -210,7 +217,16 @@ impl Network {
             ingress_free_at: vec![SimTime::ZERO; n],
             fifo_last: BTreeMap::new(),
             fifo_arrive_last: BTreeMap::new(),
-        }
+            cfg,
+        };
+        net.refresh();
+        net
+    }
+
+    /// Recomputes the cached `whole` and `fast` after a change.
+    fn refresh(&mut self) {
+        self.whole = !self.partitioned && self.cuts.is_empty() && self.layers.is_empty();
+        self.fast = self.plain && self.cfg.loss <= 0.0 && self.cfg.duplicate <= 0.0 && self.whole;
     }
 
     pub fn config(&self) -> &NetConfig {
@@ -235,7 +251,7 @@ impl Network {
     /// Whether no partition, cut or nemesis layer is in force.
     #[inline]
     pub fn is_whole(&self) -> bool {
-        !self.partitioned && self.cuts.is_empty() && self.layers.is_empty()
+        self.whole
     }
 
     fn groups_of(&self, groups: &[Vec<NodeId>]) -> Vec<u32> {
@@ -253,6 +269,7 @@ impl Network {
     pub fn partition(&mut self, groups: &[Vec<NodeId>]) {
         self.group_of = self.groups_of(groups);
         self.partitioned = true;
+        self.refresh();
     }
 
     /// Adds a partition layer of its own (a nemesis fault); returns its id.
@@ -261,17 +278,20 @@ impl Network {
         self.next_layer += 1;
         let layer = self.groups_of(groups);
         self.layers.insert(id, layer);
+        self.refresh();
         id
     }
 
     /// Removes one layer; the scheduled partition, cuts and other layers stay.
     pub fn remove_layer(&mut self, id: u64) {
         self.layers.remove(&id);
+        self.refresh();
     }
 
     /// Blocks messages from `from` to `to`, but not back.
     pub fn cut(&mut self, from: NodeSet, to: NodeSet) {
         self.cuts.push((from, to));
+        self.refresh();
     }
 
     /// Removes all partitions, cuts and layers.
@@ -279,6 +299,7 @@ impl Network {
         self.partitioned = false;
         self.cuts.clear();
         self.layers.clear();
+        self.refresh();
     }
 
     /// A crashed node's NIC forgets its queues: what it had not yet sent is
@@ -290,10 +311,12 @@ impl Network {
 
     pub fn set_loss(&mut self, p: f64) {
         self.cfg.loss = p;
+        self.refresh();
     }
 
     pub fn set_duplicate(&mut self, p: f64) {
         self.cfg.duplicate = p;
+        self.refresh();
     }
 
     pub fn set_latency(&mut self, latency_ms: Dist) {
@@ -308,7 +331,7 @@ impl Network {
     /// only ever moves to `now`) is skipped.
     #[inline]
     pub fn plain_latency_ns(&mut self, from: NodeId, to: NodeId) -> Option<u64> {
-        if !(self.plain && self.cfg.loss <= 0.0 && self.cfg.duplicate <= 0.0 && self.is_whole()) {
+        if !self.fast {
             return None;
         }
         if from == to {
@@ -416,6 +439,37 @@ mod tests {
 
     fn net(cfg: NetConfig) -> Network {
         Network::new(cfg, SimRng::new(1, Stream::Network))
+    }
+
+    /// The shortcut for a plain network must switch off with every fault
+    /// that `route` would have to judge, and back on when it ends.
+    #[test]
+    fn the_latency_shortcut_follows_every_change() {
+        let mut n = net(NetConfig::simple(4, 1.0));
+        let (a, b) = (NodeId(0), NodeId(1));
+        assert!(n.plain_latency_ns(a, b).is_some() && n.can_reach(a, b));
+        n.set_loss(0.5);
+        assert!(n.plain_latency_ns(a, b).is_none(), "loss");
+        n.set_loss(0.0);
+        n.set_duplicate(0.1);
+        assert!(n.plain_latency_ns(a, b).is_none(), "duplication");
+        n.set_duplicate(0.0);
+        assert!(n.plain_latency_ns(a, b).is_some());
+        n.cut(NodeSet::from_nodes([a]), NodeSet::from_nodes([b]));
+        assert!(n.plain_latency_ns(a, b).is_none() && !n.can_reach(a, b) && !n.is_whole(), "cut");
+        n.heal();
+        assert!(n.plain_latency_ns(a, b).is_some() && n.can_reach(a, b) && n.is_whole());
+        let layer = n.add_layer(&[vec![a], vec![b]]);
+        assert!(n.plain_latency_ns(a, b).is_none() && !n.can_reach(a, b), "nemesis layer");
+        n.remove_layer(layer);
+        assert!(n.plain_latency_ns(a, b).is_some() && n.can_reach(a, b));
+        n.partition(&[vec![a], vec![b]]);
+        assert!(n.plain_latency_ns(a, b).is_none() && !n.can_reach(a, b), "partition");
+        n.heal();
+        assert!(n.plain_latency_ns(a, b).is_some());
+        let mut jittery = NetConfig::simple(4, 1.0);
+        jittery.jitter_ms = 0.2;
+        assert!(net(jittery).plain_latency_ns(a, b).is_none(), "jitter needs the full route");
     }
 
     fn deliver_time(r: Route) -> SimTime {

@@ -82,6 +82,14 @@ const BUCKETS: usize = 64;
 /// them down several times.
 const SORT_AT_MOST: usize = 64;
 
+/// A front run at most this long takes a push by shifting entries one by
+/// one; a longer one by a binary search and a block move.
+const SHIFT_INSERT_MAX: usize = 32;
+
+/// With fewer slots than this the slab stays in the cache, and
+/// prefetching the slot of the event after next would only cost time.
+const PREFETCH_MIN_SLOTS: usize = 1024;
+
 /// Compact once dead entries outnumber live ones by this many, so a small
 /// queue that cancels a little is not swept again and again.
 const COMPACT_SLACK: usize = 64;
@@ -178,12 +186,26 @@ impl<E> EventQueue<E> {
 
     /// Puts an entry due no later than `last` into the run, after the
     /// entries of equal or earlier time.
+    #[inline]
     fn file_in_run(&mut self, entry: Entry) {
         // Reversed order: the entries due later than `entry` come first;
         // `entry` goes right after them, so it pops after every entry of
         // equal or earlier time.
-        let at = self.run.partition_point(|e| e.time > entry.time);
-        self.run.insert(at, entry);
+        if self.run.len() <= SHIFT_INSERT_MAX {
+            // A short run: shift the entries due no later than `entry` up
+            // one place from the end, as insertion sort does; cheaper than
+            // a search and a call to move memory.
+            self.run.push(entry);
+            let mut i = self.run.len() - 1;
+            while i > 0 && self.run[i - 1].time <= entry.time {
+                self.run[i] = self.run[i - 1];
+                i -= 1;
+            }
+            self.run[i] = entry;
+        } else {
+            let at = self.run.partition_point(|e| e.time > entry.time);
+            self.run.insert(at, entry);
+        }
     }
 
     /// Cancels a pending event; returns false if it already ran or was cancelled.
@@ -244,14 +266,23 @@ impl<E> EventQueue<E> {
     /// Leaves the earliest live event at the head of the run; returns false
     /// when no live event is pending. Entries of cancelled events met on the
     /// way are dropped and their slots freed.
+    #[inline]
     fn settle(&mut self) -> bool {
         if self.settled {
+            return true;
+        }
+        // The usual case, inline: the run's head is live.
+        if let Some(next) = self.run.last()
+            && self.states[next.slot as usize].pending()
+        {
+            self.settled = true;
             return true;
         }
         self.settled = self.refill();
         self.settled
     }
 
+    #[cold]
     fn refill(&mut self) -> bool {
         loop {
             while let Some(next) = self.run.last() {
@@ -289,8 +320,12 @@ impl<E> EventQueue<E> {
                         break;
                     }
                     self.occupied &= !(1 << c);
+                    // Entry by entry: buckets this small hold a few entries
+                    // each, and a copy call per bucket costs more.
                     let start = self.run.len();
-                    self.run.extend_from_slice(&self.buckets[c]);
+                    for &e in &self.buckets[c] {
+                        self.run.push(e);
+                    }
                     self.buckets[c].clear();
                     self.run[start..].sort_by_key(|e| e.time);
                 }
@@ -329,7 +364,9 @@ impl<E> EventQueue<E> {
         // The event after next: start loading its slot now, so that when
         // the engine peeks at the next one (`next_event`) to prefetch its
         // node, that slot is on its way.
-        if let Some(after_next) = self.run.len().checked_sub(2).map(|i| self.run[i]) {
+        if self.events.len() >= PREFETCH_MIN_SLOTS
+            && let Some(after_next) = self.run.len().checked_sub(2).map(|i| self.run[i])
+        {
             crate::prefetch::prefetch(&self.events[after_next.slot as usize]);
         }
         self.free.push(entry.slot);
