@@ -21,6 +21,8 @@
 //! `SORT_AT_MOST` entries) is sorted into the new run and `last` becomes
 //! its latest time; a larger one yields its minimum as the new `last`, the
 //! entries at that time become the run, and the rest move to lower buckets.
+//! A queue of a few dozen events skips the buckets altogether (*small
+//! mode*: every push goes into the run, which stays a short sorted array).
 //! An entry only ever moves down, so a push and a pop cost O(1) amortised
 //! plus a few moves (the bits the pending times span, about 21 for
 //! millisecond delays in nanoseconds, less the bits a small sorted bucket
@@ -82,6 +84,12 @@ const BUCKETS: usize = 64;
 /// them down several times.
 const SORT_AT_MOST: usize = 64;
 
+/// `last` in *small mode*: every bucket is empty and every push goes into
+/// the run, a sorted array short enough to shift through (at most
+/// `SHIFT_INSERT_MAX` entries; one more push ends the mode). A queue of a
+/// few events then never sorts or moves entries between buckets.
+const SMALL: u64 = u64::MAX;
+
 /// A front run at most this long takes a push by shifting entries one by
 /// one; a longer one by a binary search and a block move.
 const SHIFT_INSERT_MAX: usize = 32;
@@ -126,7 +134,7 @@ impl<E> Default for EventQueue<E> {
             buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
             occupied: 0,
             run: Vec::new(),
-            last: 0,
+            last: SMALL,
             floor: 0,
             events: Vec::new(),
             states: Vec::new(),
@@ -206,6 +214,31 @@ impl<E> EventQueue<E> {
             let at = self.run.partition_point(|e| e.time > entry.time);
             self.run.insert(at, entry);
         }
+        if self.last == SMALL && self.run.len() > SHIFT_INSERT_MAX {
+            self.leave_small_mode();
+        }
+    }
+
+    /// The run grew too long to shift through: keep only the entries due
+    /// first (those at the earliest time) and file the others in buckets,
+    /// which are empty in small mode. `last` becomes that earliest time,
+    /// not the latest: a far-future entry (a final heal, a long timer)
+    /// would otherwise keep every later push in the run.
+    #[cold]
+    fn leave_small_mode(&mut self) {
+        let soonest = self.run[self.run.len() - 1].time;
+        self.last = soonest;
+        let run = std::mem::take(&mut self.run);
+        // In popping order (time, then push order), so each bucket is
+        // appended to in push order.
+        for &e in run.iter().rev() {
+            if e.time == soonest {
+                self.run.push(e);
+            } else {
+                self.file_in_bucket(e);
+            }
+        }
+        self.run.reverse();
     }
 
     /// Cancels a pending event; returns false if it already ran or was cancelled.
@@ -295,6 +328,7 @@ impl<E> EventQueue<E> {
                 self.run.pop();
             }
             if self.occupied == 0 {
+                self.last = SMALL;
                 return false;
             }
             let b = self.occupied.trailing_zeros() as usize;
@@ -304,34 +338,19 @@ impl<E> EventQueue<E> {
             // travels on and is dropped when it reaches the head of the run.
             let mut taken = std::mem::take(&mut self.buckets[b]);
             if taken.len() <= SORT_AT_MOST {
-                // The bucket becomes the run, with the next buckets while
-                // they fit: the run then lasts longer, and a small queue is
-                // a sorted array. Every bucket left is due later than all of
-                // the run and stays valid for the new `last` (which shares
-                // with the old one every bit above the buckets taken).
-                // A bucket holds earlier times than the next, so sorting
-                // each bucket sorts the run; the sort is stable, so equal
-                // times (which share a bucket) keep their order.
+                // A small bucket becomes the run, sorted; the sort is
+                // stable, so equal times (which share a bucket) keep their
+                // order. Only this bucket: the next ones may hold far
+                // later times, and a run reaching that far would take
+                // every push until then. A bucket spans at most twice its
+                // distance from the old `last`.
                 taken.sort_by_key(|e| e.time);
                 std::mem::swap(&mut self.run, &mut taken);
-                while self.occupied != 0 {
-                    let c = self.occupied.trailing_zeros() as usize;
-                    if self.run.len() + self.buckets[c].len() > SORT_AT_MOST {
-                        break;
-                    }
-                    self.occupied &= !(1 << c);
-                    // Entry by entry: buckets this small hold a few entries
-                    // each, and a copy call per bucket costs more.
-                    let start = self.run.len();
-                    for &e in &self.buckets[c] {
-                        self.run.push(e);
-                    }
-                    self.buckets[c].clear();
-                    self.run[start..].sort_by_key(|e| e.time);
-                }
-                if let Some(e) = self.run.last() {
-                    self.last = e.time;
-                }
+                self.last = if self.occupied == 0 && self.run.len() <= SHIFT_INSERT_MAX {
+                    SMALL
+                } else {
+                    self.run.last().map_or(self.last, |e| e.time)
+                };
                 self.run.reverse();
             } else {
                 self.last = taken.iter().map(|e| e.time).min().expect("a bucket marked occupied has entries");
@@ -595,6 +614,32 @@ mod tests {
             }
             assert_eq!(q.pop(), None);
         }
+    }
+
+    /// A far-future event (a final heal, a long timer) must not pull the
+    /// front run out to its time: the run would then take every push and
+    /// each push would shift thousands of entries.
+    #[test]
+    fn a_far_future_event_keeps_the_run_short() {
+        use crate::rng::{SimRng, Stream};
+        let mut rng = SimRng::new(7, Stream::Aux(2));
+        let mut q = EventQueue::new();
+        q.push(SimTime(1 << 40), u64::MAX);
+        for i in 0..10 {
+            q.push(SimTime(1 + rng.below(1_000_000)), i);
+        }
+        // A few events, then a burst grows the queue to 4,000 pending.
+        let mut longest = 0;
+        for i in 0..100_000 {
+            let (t, _) = q.pop().expect("events pending");
+            let fanout = if (1_000..5_000).contains(&i) { 2 } else { 1 };
+            for _ in 0..fanout {
+                q.push(SimTime(t.0 + 500_000 + rng.below(1_000_000)), i);
+            }
+            longest = longest.max(q.run.len());
+        }
+        assert!(q.len() > 4_000);
+        assert!(longest <= 2 * SORT_AT_MOST, "the front run reached {longest} entries");
     }
 
     #[test]
