@@ -103,6 +103,7 @@ impl<'a, A: Actor> Ctx<'a, A> {
     }
 
     /// Sends `msg` to `to` through the network model.
+    #[inline]
     pub fn send(&mut self, to: NodeId, msg: A::Msg) {
         self.core.send(self.me, to, msg);
     }

@@ -353,6 +353,14 @@ impl<A: Actor> Core<A> {
             self.schedule_hop(hop, from, to, msg, size);
             return;
         }
+        self.send_routed(from, to, msg, kind, size);
+    }
+
+    /// The rest of `send` when the network has more to decide than a
+    /// latency (loss, duplication, partitions, bandwidth): kept out of line
+    /// so the common path stays small enough to inline into handlers.
+    #[inline(never)]
+    fn send_routed(&mut self, from: NodeId, to: NodeId, msg: A::Msg, kind: usize, size: u64) {
         match self.net.route(self.now, from, to, size) {
             Route::Dropped(reason) => self.dropped(kind, from, to, reason),
             Route::Sent { first, duplicate } => {
@@ -365,7 +373,7 @@ impl<A: Actor> Core<A> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn schedule_hop(&mut self, hop: Hop, from: NodeId, to: NodeId, msg: A::Msg, size_bytes: u64) {
         // Every incarnation is 0 until some node crashes: skip reading the
         // sender's record until then.
