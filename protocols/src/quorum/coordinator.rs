@@ -6,9 +6,11 @@ use super::Node;
 use super::msg::{Msg, Timer};
 use super::params::{Quorum, ReadRepair, Versioning};
 use super::server::Server;
+use super::small::{NodeMap, NodeSet};
 use super::version::{Stamp, Timestamp, VClock, Version, Versions, context_of, merge_all};
 use sim_core::{Ctx, Key, NodeId, SimTime, TimerId, Value, ms};
-use std::collections::{BTreeMap, BTreeSet};
+use smallvec::SmallVec;
+use std::collections::BTreeSet;
 
 /// A replica an operation talks to, and the home replica it stands in for
 /// when it is not one itself (sloppy quorum).
@@ -17,6 +19,10 @@ pub struct Target {
     pub node: NodeId,
     pub hint: Option<NodeId>,
 }
+
+/// The replicas of one operation: N, plus any a sloppy put moved on to.
+/// Inline for N up to four, so planning an operation does not allocate.
+pub type Targets = SmallVec<[Target; 4]>;
 
 /// Where a get stands.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,11 +41,11 @@ pub struct GetTask {
     client: NodeId,
     req: u64,
     key: Key,
-    targets: Vec<Target>,
-    replies: BTreeMap<NodeId, Versions>,
+    targets: Targets,
+    replies: NodeMap<Versions>,
     /// Replicas known to hold the answer (blocking): they replied with it
     /// or acknowledged its write-back.
-    holders: BTreeSet<NodeId>,
+    holders: NodeSet,
     phase: GetPhase,
     timer: TimerId,
 }
@@ -51,8 +57,8 @@ pub struct PutTask {
     key: Key,
     version: Version,
     /// Every replica the put was sent to, in order.
-    targets: Vec<Target>,
-    acked: BTreeSet<NodeId>,
+    targets: Targets,
+    acked: NodeSet,
     answered: bool,
     timer: TimerId,
 }
@@ -62,7 +68,7 @@ impl Server {
     /// the first N servers of the preference list not suspected, each
     /// stand-in holding a hint for the home replica it replaces (the first
     /// skipped home replica for the first stand-in, and so on).
-    fn plan(&self, key: Key, now: SimTime) -> Vec<Target> {
+    fn plan(&self, key: Key, now: SimTime) -> Targets {
         let homes = self.ring.homes(key);
         match self.params.quorum {
             Quorum::Strict => homes.iter().map(|&node| Target { node, hint: None }).collect(),
@@ -132,7 +138,7 @@ impl Server {
             self.send(ctx, t.node, msg);
         }
         let timer = ctx.set_timer(ms(self.params.replica_timeout_ms), Timer::Replica { op });
-        let task = PutTask { client, req, key, version, targets, acked: BTreeSet::new(), answered: false, timer };
+        let task = PutTask { client, req, key, version, targets, acked: NodeSet::default(), answered: false, timer };
         self.puts.insert(op, task);
     }
 
@@ -161,8 +167,8 @@ impl Server {
             req,
             key,
             targets,
-            replies: BTreeMap::new(),
-            holders: BTreeSet::new(),
+            replies: NodeMap::default(),
+            holders: NodeSet::default(),
             phase: GetPhase::Reading,
             timer,
         };
@@ -171,7 +177,7 @@ impl Server {
 
     pub(super) fn on_write_ack(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, op: u64, key: Key) {
         let w = self.params.w as usize;
-        if let Some(put) = self.puts.get_mut(&op) {
+        if let Some(put) = self.puts.get_mut(op) {
             assert_eq!(put.key, key, "ack for op {op} names the wrong key");
             if !put.targets.iter().any(|t| t.node == from) {
                 return;
@@ -185,10 +191,10 @@ impl Server {
                 self.send(ctx, client, Msg::PutOk { req });
             }
             if all_acked {
-                let put = self.puts.remove(&op).expect("present");
+                let put = self.puts.remove(op).expect("present");
                 ctx.cancel_timer(put.timer);
             }
-        } else if let Some(get) = self.gets.get_mut(&op) {
+        } else if let Some(get) = self.gets.get_mut(op) {
             assert_eq!(get.key, key, "write-back ack for op {op} names the wrong key");
             if get.targets.iter().any(|t| t.node == from) {
                 get.holders.insert(from);
@@ -205,7 +211,7 @@ impl Server {
         key: Key,
         versions: Versions,
     ) {
-        let Some(get) = self.gets.get_mut(&op) else { return };
+        let Some(get) = self.gets.get_mut(op) else { return };
         assert_eq!(get.key, key, "read reply for op {op} names the wrong key");
         if !get.targets.iter().any(|t| t.node == from) {
             return;
@@ -223,7 +229,7 @@ impl Server {
     fn progress_get(&mut self, ctx: &mut Ctx<'_, Node>, op: u64) {
         let r = self.params.r as usize;
         let w = self.params.w as usize;
-        let get = self.gets.get_mut(&op).expect("progress of a live get");
+        let get = self.gets.get_mut(op).expect("progress of a live get");
         match get.phase.clone() {
             GetPhase::Reading if get.replies.len() >= r => {
                 let answer = merge_all(get.replies.values());
@@ -236,8 +242,7 @@ impl Server {
                 // before the client sees it, so that every later read
                 // quorum meets a replica that holds it.
                 get.holders = get.replies.iter().filter(|(_, vs)| **vs == answer).map(|(n, _)| *n).collect();
-                let behind: Vec<Target> =
-                    get.targets.iter().copied().filter(|t| !get.holders.contains(&t.node)).collect();
+                let behind: Targets = get.targets.iter().copied().filter(|t| !get.holders.contains(&t.node)).collect();
                 get.phase = GetPhase::WritingBack { answer: answer.clone() };
                 let key = get.key;
                 ctx.cancel_timer(get.timer);
@@ -265,7 +270,7 @@ impl Server {
     }
 
     fn answer_get(&mut self, ctx: &mut Ctx<'_, Node>, op: u64, answer: &Versions) {
-        let get = self.gets.get_mut(&op).expect("answer of a live get");
+        let get = self.gets.get_mut(op).expect("answer of a live get");
         assert_ne!(get.phase, GetPhase::Answered, "get {op} answered twice");
         get.phase = GetPhase::Answered;
         let (client, req) = (get.client, get.req);
@@ -285,13 +290,13 @@ impl Server {
     /// Ends an answered get once every target replied (async repair) or
     /// holds the answer (blocking); otherwise the timeout ends it.
     fn maybe_finish_get(&mut self, ctx: &mut Ctx<'_, Node>, op: u64) {
-        let get = &self.gets[&op];
+        let get = self.gets.get(op).expect("a live get");
         let done = match self.params.read_repair {
             ReadRepair::Blocking => get.targets.iter().all(|t| get.holders.contains(&t.node)),
             ReadRepair::None | ReadRepair::Async => get.replies.len() == get.targets.len(),
         };
         if done {
-            let get = self.gets.remove(&op).expect("present");
+            let get = self.gets.remove(op).expect("present");
             ctx.cancel_timer(get.timer);
             self.repair_async(ctx, &get);
         }
@@ -317,7 +322,7 @@ impl Server {
     /// fail the operation, finish it, or (sloppy put) try further nodes.
     pub(super) fn on_replica_timeout(&mut self, ctx: &mut Ctx<'_, Node>, op: u64) {
         let now = ctx.now();
-        if let Some(get) = self.gets.remove(&op) {
+        if let Some(get) = self.gets.remove(op) {
             let silent: Vec<NodeId> = get
                 .targets
                 .iter()
@@ -335,7 +340,7 @@ impl Server {
             }
             return;
         }
-        let Some(mut put) = self.puts.remove(&op) else { panic!("replica timer of unknown op {op}") };
+        let Some(mut put) = self.puts.remove(op) else { panic!("replica timer of unknown op {op}") };
         let silent: Vec<Target> = put.targets.iter().copied().filter(|t| !put.acked.contains(&t.node)).collect();
         for t in &silent {
             self.suspect(t.node, now);

@@ -10,8 +10,10 @@ use super::coordinator::{GetTask, PutTask};
 use super::msg::{Msg, Record, Timer, first_id, next_boot};
 use super::params::{Params, Versioning};
 use super::ring::Ring;
+use super::small::OpMap;
 use super::version::{Versions, merge_into};
 use sim_core::{Ctx, Key, Message, NodeId, SimTime, Value, ms};
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -74,8 +76,8 @@ pub struct Server {
     boot: u64,
     // Volatile state.
     next_op: u64,
-    pub(super) gets: BTreeMap<u64, GetTask>,
-    pub(super) puts: BTreeMap<u64, PutTask>,
+    pub(super) gets: OpMap<GetTask>,
+    pub(super) puts: OpMap<PutTask>,
     /// Until when each server is avoided after failing to answer in time.
     suspected_until: Vec<SimTime>,
     /// The highest heartbeat known of each server, `boot << 32 | count`.
@@ -120,8 +122,8 @@ impl Server {
             log_records: 0,
             boot: 0,
             next_op: 0,
-            gets: BTreeMap::new(),
-            puts: BTreeMap::new(),
+            gets: OpMap::default(),
+            puts: OpMap::default(),
             suspected_until: vec![SimTime::ZERO; servers],
             heartbeats: vec![0; servers],
             heard_at: vec![SimTime::ZERO; servers],
@@ -356,8 +358,16 @@ impl Server {
                 changed
             }
             None => {
-                assert!(self.ring.is_home(self.me, key), "{:?} is not a home replica of key {key}", self.me);
-                let held = self.data.entry(key).or_default();
+                // The ring never changes, so a key already held passed this
+                // check when it was first stored (keys replayed from the log
+                // were stored here before): look its replicas up only then.
+                let held = match self.data.entry(key) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => {
+                        assert!(self.ring.is_home(self.me, key), "{:?} is not a home replica of key {key}", self.me);
+                        e.insert(Versions::new())
+                    }
+                };
                 let changed = merge_into(held, versions);
                 assert!(
                     self.params.versioning == Versioning::VectorClocks || held.len() == 1,
