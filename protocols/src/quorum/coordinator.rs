@@ -9,7 +9,7 @@ use super::server::Server;
 use super::small::{NodeMap, NodeSet};
 use super::version::{Stamp, Timestamp, VClock, Version, Versions, context_of, merge_all};
 use sim_core::{Ctx, Key, NodeId, SimTime, TimerId, Value, ms};
-use smallvec::SmallVec;
+use smallvec::{SmallVec, smallvec};
 use std::collections::BTreeSet;
 
 /// A replica an operation talks to, and the home replica it stands in for
@@ -118,7 +118,7 @@ impl Server {
                     clock.len() <= self.params.vector_clock_max_entries as usize,
                     "client sent an untruncated clock"
                 );
-                Stamp::Clock(clock)
+                Stamp::Clock(Box::new(clock))
             }
             (v, c) => panic!("put of key {key} under {v:?} with clock {c:?}"),
         };
@@ -134,7 +134,7 @@ impl Server {
         let op = self.next_op();
         let version = Version { value, stamp };
         for t in &targets {
-            let msg = Msg::Write { op, key, versions: vec![version.clone()], hint: t.hint };
+            let msg = Msg::Write { op, key, versions: smallvec![version.clone()], hint: t.hint };
             self.send(ctx, t.node, msg);
         }
         let timer = ctx.set_timer(ms(self.params.replica_timeout_ms), Timer::Replica { op });
@@ -230,7 +230,7 @@ impl Server {
         let r = self.params.r as usize;
         let w = self.params.w as usize;
         let get = self.gets.get_mut(op).expect("progress of a live get");
-        match get.phase.clone() {
+        match &mut get.phase {
             GetPhase::Reading if get.replies.len() >= r => {
                 let answer = merge_all(get.replies.values());
                 if self.params.read_repair != ReadRepair::Blocking {
@@ -260,6 +260,8 @@ impl Server {
                 // Nothing to write back when nothing was read: every replica
                 // asked holds nothing, or the key was never written.
                 if get.holders.len() >= w || answer.is_empty() {
+                    // Taken, not cloned: answering ends the write-back phase.
+                    let answer = std::mem::take(answer);
                     self.answer_get(ctx, op, &answer);
                     self.maybe_finish_get(ctx, op);
                 }
@@ -365,7 +367,7 @@ impl Server {
                 let Some(node) = fresh.next() else { break };
                 let intended = s.hint.unwrap_or(s.node);
                 let hint = if self.ring.is_home(node, put.key) { None } else { Some(intended) };
-                let msg = Msg::Write { op, key: put.key, versions: vec![put.version.clone()], hint };
+                let msg = Msg::Write { op, key: put.key, versions: smallvec![put.version.clone()], hint };
                 self.send(ctx, node, msg);
                 put.targets.push(Target { node, hint });
                 sent = true;
