@@ -7,9 +7,9 @@ use super::msg::{Msg, Timer};
 use super::params::{Quorum, ReadRepair, Versioning};
 use super::server::Server;
 use super::small::{NodeMap, NodeSet};
-use super::version::{Stamp, Timestamp, VClock, Version, Versions, context_of, merge_all};
+use super::version::{Stamp, Timestamp, VClock, Version, Versions, context_of, copy_versions, merge_all};
 use sim_core::{Ctx, Key, NodeId, SimTime, TimerId, Value, ms};
-use smallvec::{SmallVec, smallvec};
+use smallvec::SmallVec;
 use std::collections::BTreeSet;
 
 /// A replica an operation talks to, and the home replica it stands in for
@@ -68,14 +68,15 @@ impl Server {
     /// the first N servers of the preference list not suspected, each
     /// stand-in holding a hint for the home replica it replaces (the first
     /// skipped home replica for the first stand-in, and so on).
-    fn plan(&self, key: Key, now: SimTime) -> Targets {
-        let homes = self.ring.homes(key);
+    fn plan(&mut self, key: Key, now: SimTime) -> Targets {
+        let range = self.range_cache.range_of(&self.ring, key);
+        let homes = self.ring.range_homes(range);
         match self.params.quorum {
             Quorum::Strict => homes.iter().map(|&node| Target { node, hint: None }).collect(),
             Quorum::Sloppy => {
                 let live: Vec<NodeId> = self
                     .ring
-                    .preference_list(key)
+                    .range_preference(range)
                     .iter()
                     .copied()
                     .filter(|&n| !self.suspects(n, now))
@@ -134,7 +135,7 @@ impl Server {
         let op = self.next_op();
         let version = Version { value, stamp };
         for t in &targets {
-            let msg = Msg::Write { op, key, versions: smallvec![version.clone()], hint: t.hint };
+            let msg = Msg::Write { op, key, versions: Versions::from_buf([version.clone()]), hint: t.hint };
             self.send(ctx, t.node, msg);
         }
         let timer = ctx.set_timer(ms(self.params.replica_timeout_ms), Timer::Replica { op });
@@ -243,14 +244,14 @@ impl Server {
                 // quorum meets a replica that holds it.
                 get.holders = get.replies.iter().filter(|(_, vs)| **vs == answer).map(|(n, _)| *n).collect();
                 let behind: Targets = get.targets.iter().copied().filter(|t| !get.holders.contains(&t.node)).collect();
-                get.phase = GetPhase::WritingBack { answer: answer.clone() };
+                get.phase = GetPhase::WritingBack { answer: copy_versions(&answer) };
                 let key = get.key;
                 ctx.cancel_timer(get.timer);
                 get.timer = ctx.set_timer(ms(self.params.replica_timeout_ms), Timer::Replica { op });
                 if !answer.is_empty() {
                     for t in behind {
                         self.counters.read_repairs += 1;
-                        let msg = Msg::WriteBack { op, key, versions: answer.clone(), hint: t.hint };
+                        let msg = Msg::WriteBack { op, key, versions: copy_versions(&answer), hint: t.hint };
                         self.send(ctx, t.node, msg);
                     }
                 }
@@ -314,7 +315,7 @@ impl Server {
         for t in &get.targets {
             if get.replies.get(&t.node).is_some_and(|vs| *vs != merged) {
                 self.counters.read_repairs += 1;
-                let msg = Msg::ReadRepair { key: get.key, versions: merged.clone(), hint: t.hint };
+                let msg = Msg::ReadRepair { key: get.key, versions: copy_versions(&merged), hint: t.hint };
                 self.send(ctx, t.node, msg);
             }
         }
@@ -367,7 +368,7 @@ impl Server {
                 let Some(node) = fresh.next() else { break };
                 let intended = s.hint.unwrap_or(s.node);
                 let hint = if self.ring.is_home(node, put.key) { None } else { Some(intended) };
-                let msg = Msg::Write { op, key: put.key, versions: smallvec![put.version.clone()], hint };
+                let msg = Msg::Write { op, key: put.key, versions: Versions::from_buf([put.version.clone()]), hint };
                 self.send(ctx, node, msg);
                 put.targets.push(Target { node, hint });
                 sent = true;

@@ -9,9 +9,9 @@ use super::Node;
 use super::coordinator::{GetTask, PutTask};
 use super::msg::{Msg, Record, Timer, first_id, next_boot};
 use super::params::{Params, Versioning};
-use super::ring::Ring;
+use super::ring::{RangeCache, Ring};
 use super::small::OpMap;
-use super::version::{Versions, merge_into};
+use super::version::{Versions, copy_versions, merge_into};
 use sim_core::{Ctx, Key, Message, NodeId, SimTime, Value, ms};
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
@@ -59,6 +59,9 @@ pub struct ServerCounters {
 pub struct Server {
     pub(super) params: Params,
     pub(super) ring: Arc<Ring>,
+    /// Where the keys this server coordinates sit on the ring. Derived from
+    /// the static ring alone, so it stays valid across crashes.
+    pub(super) range_cache: RangeCache,
     pub(super) me: NodeId,
     /// This server's clock offset, drawn once: a property of the machine,
     /// so it survives crashes.
@@ -113,6 +116,7 @@ impl Server {
         Server {
             params,
             ring,
+            range_cache: RangeCache::default(),
             me,
             skew_ns: 0,
             skew_drawn: false,
@@ -321,7 +325,7 @@ impl Server {
     /// What this server answers a read of `key` with: its own copy merged
     /// with any hinted copies it holds for the key's home replicas.
     pub(super) fn local_versions(&self, key: Key) -> Versions {
-        let mut out = self.data.get(&key).cloned().unwrap_or_default();
+        let mut out = self.data.get(&key).map_or_else(Versions::new, |vs| copy_versions(vs));
         for ((_, k), versions) in &self.hints {
             if *k == key {
                 merge_into(&mut out, versions);
@@ -349,7 +353,7 @@ impl Server {
                 let created = entry.is_empty();
                 let changed = merge_into(entry, versions);
                 if changed {
-                    let record = Record::Hint { intended, key, versions: entry.clone() };
+                    let record = Record::Hint { intended, key, versions: copy_versions(entry) };
                     if created {
                         self.counters.hints_created += 1;
                     }
@@ -374,7 +378,7 @@ impl Server {
                     "last-writer-wins holds one version of key {key}, not {held:?}"
                 );
                 if changed {
-                    let record = Record::Store { key, versions: held.clone() };
+                    let record = Record::Store { key, versions: copy_versions(held) };
                     self.persist(ctx, record);
                 }
                 changed

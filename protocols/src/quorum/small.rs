@@ -3,9 +3,9 @@
 //! A coordinator keeps a handful of operations in flight, and each one
 //! tracks a handful of replicas. Tree maps and sets allocate and free a
 //! node per operation for such sizes; these keep their elements in a
-//! vector (inline up to a few elements), searched linearly, and iterate in
-//! the same order as the tree versions did (ascending), so behaviour that
-//! depends on iteration order is unchanged.
+//! vector (inline up to a few elements) or a bitset. The map of replies
+//! iterates in ascending node order, as the tree it replaces did, since
+//! what a get returns and writes back depends on that order.
 
 use sim_core::NodeId;
 use smallvec::SmallVec;
@@ -50,29 +50,34 @@ impl<T> OpMap<T> {
     }
 }
 
-/// A set of nodes, iterated in ascending order (like a `BTreeSet`). Inline
-/// up to four: the replicas of one operation.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct NodeSet(SmallVec<[NodeId; 4]>);
+/// A set of nodes, as a bitset: bit `i % 64` of word `i / 64` for node `i`.
+/// One word inline covers 64 servers, more spill to the heap. Nothing
+/// iterates over it, so only membership and the count matter.
+#[derive(Clone, Debug, Default)]
+pub struct NodeSet {
+    words: SmallVec<[u64; 1]>,
+    len: usize,
+}
 
 impl NodeSet {
     /// Adds `node`; returns whether it was new.
     pub fn insert(&mut self, node: NodeId) -> bool {
-        match self.0.binary_search(&node) {
-            Ok(_) => false,
-            Err(i) => {
-                self.0.insert(i, node);
-                true
-            }
+        let (word, bit) = (node.index() / 64, 1u64 << (node.index() % 64));
+        if word >= self.words.len() {
+            self.words.resize(word + 1, 0);
         }
+        let new = self.words[word] & bit == 0;
+        self.words[word] |= bit;
+        self.len += usize::from(new);
+        new
     }
 
     pub fn contains(&self, node: &NodeId) -> bool {
-        self.0.contains(node)
+        self.words.get(node.index() / 64).is_some_and(|w| w & (1u64 << (node.index() % 64)) != 0)
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.len
     }
 }
 
@@ -100,9 +105,17 @@ impl<V> Default for NodeMap<V> {
 impl<V> NodeMap<V> {
     /// Sets `node`'s entry, replacing any earlier one.
     pub fn insert(&mut self, node: NodeId, value: V) {
-        match self.0.binary_search_by_key(&node, |(n, _)| *n) {
-            Ok(i) => self.0[i].1 = value,
-            Err(i) => self.0.insert(i, (node, value)),
+        if let Some((_, v)) = self.0.iter_mut().find(|(n, _)| *n == node) {
+            *v = value;
+            return;
+        }
+        // Pushed and moved down into place: for a handful of entries this
+        // beats a search and a shifting insert.
+        self.0.push((node, value));
+        let mut i = self.0.len() - 1;
+        while i > 0 && self.0[i - 1].0 > node {
+            self.0.swap(i - 1, i);
+            i -= 1;
         }
     }
 
@@ -134,9 +147,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sets_and_maps_iterate_in_ascending_order() {
-        let set: NodeSet = [NodeId(3), NodeId(1), NodeId(2), NodeId(1)].into_iter().collect();
-        assert_eq!(set.0.as_slice(), [NodeId(1), NodeId(2), NodeId(3)]);
+    fn sets_count_and_maps_iterate_in_ascending_order() {
+        let mut set: NodeSet = [NodeId(3), NodeId(1), NodeId(2), NodeId(1)].into_iter().collect();
+        assert_eq!(set.len(), 3);
+        assert!(set.insert(NodeId(200)) && !set.insert(NodeId(200)) && set.contains(&NodeId(200)));
+        assert!(set.contains(&NodeId(1)) && !set.contains(&NodeId(0)) && !set.contains(&NodeId(64)));
+        assert_eq!(set.len(), 4);
         let mut map = NodeMap::default();
         for (n, v) in [(5, 'a'), (1, 'b'), (3, 'c'), (1, 'd')] {
             map.insert(NodeId(n), v);
