@@ -285,7 +285,9 @@ impl Server {
     }
 
     /// Sends through the network, or to itself without it; counts repair
-    /// traffic.
+    /// traffic. Inlined so that callers build the message where it is
+    /// passed on, rather than copying it once more through this call.
+    #[inline]
     pub(super) fn send(&mut self, ctx: &mut Ctx<'_, Node>, to: NodeId, msg: Msg) {
         if to == self.me {
             self.local.push_back(msg);
