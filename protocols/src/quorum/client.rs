@@ -2,17 +2,18 @@
 //! completes it in the history, and (vector clocks) keeps the context of
 //! its last read of each key for its next write of that key.
 
-use super::Node;
 use super::msg::{Msg, Record, Timer, first_id, next_boot};
 use super::params::{Coordinator, Params, Versioning};
 use super::ring::Ring;
 use super::version::VClock;
+use super::{Node, server_id};
 use sim_core::{Ctx, Key, NodeId, Op, OpId, OpKind, OpStatus, Output, SimTime, TimerId, Value, ms};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 struct Request {
+    req: u64,
     id: OpId,
     op: Op,
     coordinator: NodeId,
@@ -25,7 +26,10 @@ pub struct Client {
     params: Params,
     ring: Arc<Ring>,
     next_req: u64,
-    requests: BTreeMap<u64, Request>,
+    /// Pending requests, oldest first. A closed-loop client has one or
+    /// two at a time, so a vector searched from the end beats a map (no
+    /// tree node to allocate and free per operation).
+    requests: Vec<Request>,
     /// Vector clocks: per key, the clock that supersedes everything this
     /// client has read or written of it. Volatile: after a crash the
     /// client's puts are blind until it reads again.
@@ -45,7 +49,7 @@ impl Client {
             params,
             ring,
             next_req: 0,
-            requests: BTreeMap::new(),
+            requests: Vec::new(),
             contexts: BTreeMap::new(),
             counter: 0,
             avoid_until: vec![SimTime::ZERO; servers],
@@ -94,7 +98,7 @@ impl Client {
         };
         ctx.send(coordinator, msg);
         let timer = ctx.set_timer(ms(self.params.request_timeout_ms), Timer::Request { req });
-        self.requests.insert(req, Request { id, op, coordinator, timer });
+        self.requests.push(Request { req, id, op, coordinator, timer });
     }
 
     /// Random: any server not avoided, uniformly. Owner: the first server
@@ -105,10 +109,19 @@ impl Client {
         let usable = |n: &NodeId| self.avoid_until[n.index()] <= now;
         match self.params.coordinator {
             Coordinator::Random => {
-                let all: Vec<NodeId> = (0..self.ring.servers() as u32).map(NodeId).collect();
-                let live: Vec<NodeId> = all.iter().copied().filter(usable).collect();
-                let from = if live.is_empty() { &all } else { &live };
-                *ctx.rng().pick(from).expect("a ring has servers")
+                // One uniform draw over the usable servers (or over all of
+                // them when none is usable), taken as the index into that
+                // list in server order: the draw `rng().pick` makes over the
+                // list, without building it.
+                let servers = self.ring.servers();
+                let all = (0..servers).map(server_id);
+                let live = all.clone().filter(usable).count();
+                if live == 0 {
+                    server_id(ctx.rng().below(servers as u64) as usize)
+                } else {
+                    let i = ctx.rng().below(live as u64) as usize;
+                    all.filter(usable).nth(i).expect("the index is below the usable count")
+                }
             }
             Coordinator::Owner => {
                 let pref = self.ring.preference_list(key);
@@ -134,7 +147,7 @@ impl Client {
 
     pub fn on_timer(&mut self, ctx: &mut Ctx<'_, Node>, timer: Timer) {
         let Timer::Request { req } = timer else { panic!("client got a timer it never sets: {timer:?}") };
-        let Some(r) = self.requests.remove(&req) else { return };
+        let Some(r) = self.take_request(req) else { return };
         self.avoid_until[r.coordinator.index()] = ctx.now().after(ms(self.params.suspect_ms));
         // A put that timed out may still take effect; a get that timed out
         // changed nothing, so it can safely fail.
@@ -151,7 +164,7 @@ impl Client {
         assert!(from.index() < self.ring.servers(), "client reply from {from:?}, which is not a server");
         // It answered: it is alive, whatever an earlier timeout suggested.
         self.avoid_until[from.index()] = SimTime::ZERO;
-        let Some(r) = self.requests.remove(&req) else { return };
+        let Some(r) = self.take_request(req) else { return };
         assert_eq!(r.coordinator, from, "reply to request {req} from {from:?}, not its coordinator");
         ctx.cancel_timer(r.timer);
         let (status, output) = match (msg, r.op.kind) {
@@ -169,6 +182,12 @@ impl Client {
             (msg, kind) => panic!("reply {msg:?} to a {kind:?} request"),
         };
         Self::complete(ctx, &r, status, output);
+    }
+
+    /// Removes and returns pending request `req`, if it is still pending.
+    fn take_request(&mut self, req: u64) -> Option<Request> {
+        let i = self.requests.iter().rposition(|r| r.req == req)?;
+        Some(self.requests.remove(i))
     }
 
     fn complete(ctx: &mut Ctx<'_, Node>, r: &Request, status: OpStatus, output: Output) {

@@ -6,9 +6,11 @@ use super::Node;
 use super::msg::{Msg, Timer};
 use super::params::{Quorum, ReadRepair, Versioning};
 use super::server::Server;
-use super::version::{Stamp, Timestamp, VClock, Version, Versions, context_of, merge_all};
+use super::small::{NodeMap, NodeSet};
+use super::version::{Stamp, Timestamp, VClock, Version, Versions, context_of, copy_versions, merge_all};
 use sim_core::{Ctx, Key, NodeId, SimTime, TimerId, Value, ms};
-use std::collections::{BTreeMap, BTreeSet};
+use smallvec::SmallVec;
+use std::collections::BTreeSet;
 
 /// A replica an operation talks to, and the home replica it stands in for
 /// when it is not one itself (sloppy quorum).
@@ -17,6 +19,10 @@ pub struct Target {
     pub node: NodeId,
     pub hint: Option<NodeId>,
 }
+
+/// The replicas of one operation: N, plus any a sloppy put moved on to.
+/// Inline for N up to four, so planning an operation does not allocate.
+pub type Targets = SmallVec<[Target; 4]>;
 
 /// Where a get stands.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,11 +41,11 @@ pub struct GetTask {
     client: NodeId,
     req: u64,
     key: Key,
-    targets: Vec<Target>,
-    replies: BTreeMap<NodeId, Versions>,
+    targets: Targets,
+    replies: NodeMap<Versions>,
     /// Replicas known to hold the answer (blocking): they replied with it
     /// or acknowledged its write-back.
-    holders: BTreeSet<NodeId>,
+    holders: NodeSet,
     phase: GetPhase,
     timer: TimerId,
 }
@@ -51,8 +57,8 @@ pub struct PutTask {
     key: Key,
     version: Version,
     /// Every replica the put was sent to, in order.
-    targets: Vec<Target>,
-    acked: BTreeSet<NodeId>,
+    targets: Targets,
+    acked: NodeSet,
     answered: bool,
     timer: TimerId,
 }
@@ -62,14 +68,15 @@ impl Server {
     /// the first N servers of the preference list not suspected, each
     /// stand-in holding a hint for the home replica it replaces (the first
     /// skipped home replica for the first stand-in, and so on).
-    fn plan(&self, key: Key, now: SimTime) -> Vec<Target> {
-        let homes = self.ring.homes(key);
+    fn plan(&mut self, key: Key, now: SimTime) -> Targets {
+        let range = self.range_cache.range_of(&self.ring, key);
+        let homes = self.ring.range_homes(range);
         match self.params.quorum {
             Quorum::Strict => homes.iter().map(|&node| Target { node, hint: None }).collect(),
             Quorum::Sloppy => {
                 let live: Vec<NodeId> = self
                     .ring
-                    .preference_list(key)
+                    .range_preference(range)
                     .iter()
                     .copied()
                     .filter(|&n| !self.suspects(n, now))
@@ -112,7 +119,7 @@ impl Server {
                     clock.len() <= self.params.vector_clock_max_entries as usize,
                     "client sent an untruncated clock"
                 );
-                Stamp::Clock(clock)
+                Stamp::Clock(Box::new(clock))
             }
             (v, c) => panic!("put of key {key} under {v:?} with clock {c:?}"),
         };
@@ -128,11 +135,11 @@ impl Server {
         let op = self.next_op();
         let version = Version { value, stamp };
         for t in &targets {
-            let msg = Msg::Write { op, key, versions: vec![version.clone()], hint: t.hint };
+            let msg = Msg::Write { op, key, versions: Versions::from_buf([version.clone()]), hint: t.hint };
             self.send(ctx, t.node, msg);
         }
         let timer = ctx.set_timer(ms(self.params.replica_timeout_ms), Timer::Replica { op });
-        let task = PutTask { client, req, key, version, targets, acked: BTreeSet::new(), answered: false, timer };
+        let task = PutTask { client, req, key, version, targets, acked: NodeSet::default(), answered: false, timer };
         self.puts.insert(op, task);
     }
 
@@ -161,8 +168,8 @@ impl Server {
             req,
             key,
             targets,
-            replies: BTreeMap::new(),
-            holders: BTreeSet::new(),
+            replies: NodeMap::default(),
+            holders: NodeSet::default(),
             phase: GetPhase::Reading,
             timer,
         };
@@ -171,7 +178,7 @@ impl Server {
 
     pub(super) fn on_write_ack(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, op: u64, key: Key) {
         let w = self.params.w as usize;
-        if let Some(put) = self.puts.get_mut(&op) {
+        if let Some(put) = self.puts.get_mut(op) {
             assert_eq!(put.key, key, "ack for op {op} names the wrong key");
             if !put.targets.iter().any(|t| t.node == from) {
                 return;
@@ -185,10 +192,10 @@ impl Server {
                 self.send(ctx, client, Msg::PutOk { req });
             }
             if all_acked {
-                let put = self.puts.remove(&op).expect("present");
+                let put = self.puts.remove(op).expect("present");
                 ctx.cancel_timer(put.timer);
             }
-        } else if let Some(get) = self.gets.get_mut(&op) {
+        } else if let Some(get) = self.gets.get_mut(op) {
             assert_eq!(get.key, key, "write-back ack for op {op} names the wrong key");
             if get.targets.iter().any(|t| t.node == from) {
                 get.holders.insert(from);
@@ -205,7 +212,7 @@ impl Server {
         key: Key,
         versions: Versions,
     ) {
-        let Some(get) = self.gets.get_mut(&op) else { return };
+        let Some(get) = self.gets.get_mut(op) else { return };
         assert_eq!(get.key, key, "read reply for op {op} names the wrong key");
         if !get.targets.iter().any(|t| t.node == from) {
             return;
@@ -223,8 +230,8 @@ impl Server {
     fn progress_get(&mut self, ctx: &mut Ctx<'_, Node>, op: u64) {
         let r = self.params.r as usize;
         let w = self.params.w as usize;
-        let get = self.gets.get_mut(&op).expect("progress of a live get");
-        match get.phase.clone() {
+        let get = self.gets.get_mut(op).expect("progress of a live get");
+        match &mut get.phase {
             GetPhase::Reading if get.replies.len() >= r => {
                 let answer = merge_all(get.replies.values());
                 if self.params.read_repair != ReadRepair::Blocking {
@@ -236,16 +243,15 @@ impl Server {
                 // before the client sees it, so that every later read
                 // quorum meets a replica that holds it.
                 get.holders = get.replies.iter().filter(|(_, vs)| **vs == answer).map(|(n, _)| *n).collect();
-                let behind: Vec<Target> =
-                    get.targets.iter().copied().filter(|t| !get.holders.contains(&t.node)).collect();
-                get.phase = GetPhase::WritingBack { answer: answer.clone() };
+                let behind: Targets = get.targets.iter().copied().filter(|t| !get.holders.contains(&t.node)).collect();
+                get.phase = GetPhase::WritingBack { answer: copy_versions(&answer) };
                 let key = get.key;
                 ctx.cancel_timer(get.timer);
                 get.timer = ctx.set_timer(ms(self.params.replica_timeout_ms), Timer::Replica { op });
                 if !answer.is_empty() {
                     for t in behind {
                         self.counters.read_repairs += 1;
-                        let msg = Msg::WriteBack { op, key, versions: answer.clone(), hint: t.hint };
+                        let msg = Msg::WriteBack { op, key, versions: copy_versions(&answer), hint: t.hint };
                         self.send(ctx, t.node, msg);
                     }
                 }
@@ -255,6 +261,8 @@ impl Server {
                 // Nothing to write back when nothing was read: every replica
                 // asked holds nothing, or the key was never written.
                 if get.holders.len() >= w || answer.is_empty() {
+                    // Taken, not cloned: answering ends the write-back phase.
+                    let answer = std::mem::take(answer);
                     self.answer_get(ctx, op, &answer);
                     self.maybe_finish_get(ctx, op);
                 }
@@ -265,7 +273,7 @@ impl Server {
     }
 
     fn answer_get(&mut self, ctx: &mut Ctx<'_, Node>, op: u64, answer: &Versions) {
-        let get = self.gets.get_mut(&op).expect("answer of a live get");
+        let get = self.gets.get_mut(op).expect("answer of a live get");
         assert_ne!(get.phase, GetPhase::Answered, "get {op} answered twice");
         get.phase = GetPhase::Answered;
         let (client, req) = (get.client, get.req);
@@ -285,13 +293,13 @@ impl Server {
     /// Ends an answered get once every target replied (async repair) or
     /// holds the answer (blocking); otherwise the timeout ends it.
     fn maybe_finish_get(&mut self, ctx: &mut Ctx<'_, Node>, op: u64) {
-        let get = &self.gets[&op];
+        let get = self.gets.get(op).expect("a live get");
         let done = match self.params.read_repair {
             ReadRepair::Blocking => get.targets.iter().all(|t| get.holders.contains(&t.node)),
             ReadRepair::None | ReadRepair::Async => get.replies.len() == get.targets.len(),
         };
         if done {
-            let get = self.gets.remove(&op).expect("present");
+            let get = self.gets.remove(op).expect("present");
             ctx.cancel_timer(get.timer);
             self.repair_async(ctx, &get);
         }
@@ -307,7 +315,7 @@ impl Server {
         for t in &get.targets {
             if get.replies.get(&t.node).is_some_and(|vs| *vs != merged) {
                 self.counters.read_repairs += 1;
-                let msg = Msg::ReadRepair { key: get.key, versions: merged.clone(), hint: t.hint };
+                let msg = Msg::ReadRepair { key: get.key, versions: copy_versions(&merged), hint: t.hint };
                 self.send(ctx, t.node, msg);
             }
         }
@@ -317,7 +325,7 @@ impl Server {
     /// fail the operation, finish it, or (sloppy put) try further nodes.
     pub(super) fn on_replica_timeout(&mut self, ctx: &mut Ctx<'_, Node>, op: u64) {
         let now = ctx.now();
-        if let Some(get) = self.gets.remove(&op) {
+        if let Some(get) = self.gets.remove(op) {
             let silent: Vec<NodeId> = get
                 .targets
                 .iter()
@@ -335,7 +343,7 @@ impl Server {
             }
             return;
         }
-        let Some(mut put) = self.puts.remove(&op) else { panic!("replica timer of unknown op {op}") };
+        let Some(mut put) = self.puts.remove(op) else { panic!("replica timer of unknown op {op}") };
         let silent: Vec<Target> = put.targets.iter().copied().filter(|t| !put.acked.contains(&t.node)).collect();
         for t in &silent {
             self.suspect(t.node, now);
@@ -360,7 +368,7 @@ impl Server {
                 let Some(node) = fresh.next() else { break };
                 let intended = s.hint.unwrap_or(s.node);
                 let hint = if self.ring.is_home(node, put.key) { None } else { Some(intended) };
-                let msg = Msg::Write { op, key: put.key, versions: vec![put.version.clone()], hint };
+                let msg = Msg::Write { op, key: put.key, versions: Versions::from_buf([put.version.clone()]), hint };
                 self.send(ctx, node, msg);
                 put.targets.push(Target { node, hint });
                 sent = true;

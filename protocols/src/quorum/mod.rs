@@ -196,6 +196,7 @@ mod msg;
 mod params;
 mod ring;
 mod server;
+mod small;
 mod version;
 
 pub use client::Client;

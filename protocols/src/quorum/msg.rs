@@ -243,3 +243,16 @@ pub fn next_boot<'a>(log: impl IntoIterator<Item = &'a Record>) -> u64 {
 }
 
 pub use crate::incarnation::first_id;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The engine stores messages inline in its events: a message that
+    /// grows makes every event bigger and every queue operation slower.
+    /// 80 bytes: a write with one version inline.
+    #[test]
+    fn messages_stay_small() {
+        assert!(std::mem::size_of::<Msg>() <= 80, "Msg is {} bytes", std::mem::size_of::<Msg>());
+    }
+}

@@ -147,6 +147,11 @@ impl Ring {
         &self.preference[r][..self.n]
     }
 
+    /// The preference list of the keys of range `r`.
+    pub fn range_preference(&self, r: usize) -> &[NodeId] {
+        &self.preference[r]
+    }
+
     pub fn is_home(&self, node: NodeId, key: Key) -> bool {
         self.homes(key).contains(&node)
     }
@@ -166,6 +171,36 @@ impl Ring {
         let span: u128 = if width == 0 { 1u128 << 64 } else { u128::from(width) };
         let leaf = (u128::from(offset) * u128::from(leaves)) / span;
         u32::try_from(leaf).expect("a leaf index is below the leaf count")
+    }
+}
+
+/// The ranges of recently used keys, one slot per `key % SLOTS`: hashing
+/// a key and searching the tokens cost more than the rest of planning an
+/// operation, and workloads use the same keys again and again. It only
+/// remembers what `Ring::range_of` said, and the ring never changes.
+#[derive(Clone, Debug)]
+pub struct RangeCache([Option<(Key, u32)>; RangeCache::SLOTS]);
+
+impl Default for RangeCache {
+    fn default() -> RangeCache {
+        RangeCache([None; RangeCache::SLOTS])
+    }
+}
+
+impl RangeCache {
+    const SLOTS: usize = 256;
+
+    /// `ring.range_of(key)`, remembered.
+    pub fn range_of(&mut self, ring: &Ring, key: Key) -> usize {
+        let slot = &mut self.0[(key % Self::SLOTS as u64) as usize];
+        match *slot {
+            Some((k, r)) if k == key => r as usize,
+            _ => {
+                let r = ring.range_of(key);
+                *slot = Some((key, u32::try_from(r).expect("a range index fits in u32")));
+                r
+            }
+        }
     }
 }
 
@@ -201,5 +236,15 @@ mod tests {
         assert!((0..100).all(|k| single.range_of(k) == 0 && single.leaf_of(k, 0, 8) < 8));
         let leaves: std::collections::BTreeSet<u32> = (0..1_000).map(|k| single.leaf_of(k, 0, 8)).collect();
         assert_eq!(leaves.len(), 8, "the one range of a one-token ring is the whole circle");
+    }
+
+    #[test]
+    fn the_range_cache_agrees_with_the_ring() {
+        let ring = Ring::new(5, 8, 3);
+        let mut cache = RangeCache::default();
+        // Keys 256 apart share a slot: each evicts the other.
+        for k in (0..2_000).chain(0..2_000).chain([7, 263, 7, 263, u64::MAX]) {
+            assert_eq!(cache.range_of(&ring, k), ring.range_of(k), "key {k}");
+        }
     }
 }

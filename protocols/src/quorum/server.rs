@@ -9,9 +9,11 @@ use super::Node;
 use super::coordinator::{GetTask, PutTask};
 use super::msg::{Msg, Record, Timer, first_id, next_boot};
 use super::params::{Params, Versioning};
-use super::ring::Ring;
-use super::version::{Versions, merge_into};
+use super::ring::{RangeCache, Ring};
+use super::small::OpMap;
+use super::version::{Versions, copy_versions, merge_into};
 use sim_core::{Ctx, Key, Message, NodeId, SimTime, Value, ms};
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -57,6 +59,9 @@ pub struct ServerCounters {
 pub struct Server {
     pub(super) params: Params,
     pub(super) ring: Arc<Ring>,
+    /// Where the keys this server coordinates sit on the ring. Derived from
+    /// the static ring alone, so it stays valid across crashes.
+    pub(super) range_cache: RangeCache,
     pub(super) me: NodeId,
     /// This server's clock offset, drawn once: a property of the machine,
     /// so it survives crashes.
@@ -74,8 +79,8 @@ pub struct Server {
     boot: u64,
     // Volatile state.
     next_op: u64,
-    pub(super) gets: BTreeMap<u64, GetTask>,
-    pub(super) puts: BTreeMap<u64, PutTask>,
+    pub(super) gets: OpMap<GetTask>,
+    pub(super) puts: OpMap<PutTask>,
     /// Until when each server is avoided after failing to answer in time.
     suspected_until: Vec<SimTime>,
     /// The highest heartbeat known of each server, `boot << 32 | count`.
@@ -111,6 +116,7 @@ impl Server {
         Server {
             params,
             ring,
+            range_cache: RangeCache::default(),
             me,
             skew_ns: 0,
             skew_drawn: false,
@@ -120,8 +126,8 @@ impl Server {
             log_records: 0,
             boot: 0,
             next_op: 0,
-            gets: BTreeMap::new(),
-            puts: BTreeMap::new(),
+            gets: OpMap::default(),
+            puts: OpMap::default(),
             suspected_until: vec![SimTime::ZERO; servers],
             heartbeats: vec![0; servers],
             heard_at: vec![SimTime::ZERO; servers],
@@ -279,7 +285,9 @@ impl Server {
     }
 
     /// Sends through the network, or to itself without it; counts repair
-    /// traffic.
+    /// traffic. Inlined so that callers build the message where it is
+    /// passed on, rather than copying it once more through this call.
+    #[inline]
     pub(super) fn send(&mut self, ctx: &mut Ctx<'_, Node>, to: NodeId, msg: Msg) {
         if to == self.me {
             self.local.push_back(msg);
@@ -319,7 +327,7 @@ impl Server {
     /// What this server answers a read of `key` with: its own copy merged
     /// with any hinted copies it holds for the key's home replicas.
     pub(super) fn local_versions(&self, key: Key) -> Versions {
-        let mut out = self.data.get(&key).cloned().unwrap_or_default();
+        let mut out = self.data.get(&key).map_or_else(Versions::new, |vs| copy_versions(vs));
         for ((_, k), versions) in &self.hints {
             if *k == key {
                 merge_into(&mut out, versions);
@@ -347,7 +355,7 @@ impl Server {
                 let created = entry.is_empty();
                 let changed = merge_into(entry, versions);
                 if changed {
-                    let record = Record::Hint { intended, key, versions: entry.clone() };
+                    let record = Record::Hint { intended, key, versions: copy_versions(entry) };
                     if created {
                         self.counters.hints_created += 1;
                     }
@@ -356,15 +364,23 @@ impl Server {
                 changed
             }
             None => {
-                assert!(self.ring.is_home(self.me, key), "{:?} is not a home replica of key {key}", self.me);
-                let held = self.data.entry(key).or_default();
+                // The ring never changes, so a key already held passed this
+                // check when it was first stored (keys replayed from the log
+                // were stored here before): look its replicas up only then.
+                let held = match self.data.entry(key) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => {
+                        assert!(self.ring.is_home(self.me, key), "{:?} is not a home replica of key {key}", self.me);
+                        e.insert(Versions::new())
+                    }
+                };
                 let changed = merge_into(held, versions);
                 assert!(
                     self.params.versioning == Versioning::VectorClocks || held.len() == 1,
                     "last-writer-wins holds one version of key {key}, not {held:?}"
                 );
                 if changed {
-                    let record = Record::Store { key, versions: held.clone() };
+                    let record = Record::Store { key, versions: copy_versions(held) };
                     self.persist(ctx, record);
                 }
                 changed

@@ -9,6 +9,7 @@
 
 use super::ring::mix;
 use sim_core::{NodeId, Value};
+use smallvec::SmallVec;
 use std::collections::BTreeMap;
 
 /// A last-writer-wins timestamp: the coordinator's clock reading (with its
@@ -86,7 +87,10 @@ impl VClock {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Stamp {
     Lww(Timestamp),
-    Clock(VClock),
+    /// Boxed, so that a version (and every message carrying one inline)
+    /// stays as small as a timestamp needs. A box hashes and compares as
+    /// its contents.
+    Clock(Box<VClock>),
 }
 
 /// One version of a key: a value and what orders it.
@@ -119,7 +123,24 @@ impl Version {
 
 /// The versions of one key, sorted by value id: none of them supersedes
 /// another.
-pub type Versions = Vec<Version>;
+///
+/// One version is stored inline: under last-writer-wins a key never has
+/// more, and under vector clocks rarely, so copying a key's versions into
+/// a message, a reply or a disk record does not allocate. It hashes like a
+/// `Vec` of the same versions (the length, then each version), so the
+/// trace hash does not depend on the representation.
+pub type Versions = SmallVec<[Version; 1]>;
+
+/// A copy of `versions`. `Versions::clone` goes through `SmallVec`'s
+/// generic collect and extend, which costs several times the copy of the
+/// one inline version a key holds under last-writer-wins; every read reply,
+/// write-back and store record makes such a copy.
+pub fn copy_versions(versions: &[Version]) -> Versions {
+    match versions {
+        [one] => Versions::from_buf([one.clone()]),
+        many => many.iter().cloned().collect(),
+    }
+}
 
 /// Adds `incoming` to `held`, keeping only versions nothing supersedes.
 /// Returns whether `held` changed. Merging is commutative, associative and
@@ -137,7 +158,7 @@ pub fn merge_into(held: &mut Versions, incoming: &[Version]) -> bool {
         held.push(v.clone());
         changed = true;
     }
-    if changed {
+    if changed && held.len() > 1 {
         held.sort();
     }
     changed
@@ -207,7 +228,7 @@ mod tests {
         for &(a, n) in entries {
             c.advance(NodeId(a), n, n);
         }
-        Version { value: val(id), stamp: Stamp::Clock(c) }
+        Version { value: val(id), stamp: Stamp::Clock(Box::new(c)) }
     }
 
     #[test]
@@ -218,9 +239,9 @@ mod tests {
             for v in order {
                 merge_into(&mut held, std::slice::from_ref(v));
             }
-            assert_eq!(held, vec![b.clone()]);
+            assert_eq!(held.as_slice(), std::slice::from_ref(&b));
         }
-        let mut held = vec![b.clone()];
+        let mut held: Versions = smallvec::smallvec![b.clone()];
         assert!(!merge_into(&mut held, std::slice::from_ref(&a)), "an older version changes nothing");
     }
 
@@ -229,15 +250,15 @@ mod tests {
         let base = vc(1, &[(0, 1)]);
         let left = vc(2, &[(0, 1), (1, 1)]);
         let right = vc(3, &[(0, 1), (2, 1)]);
-        let mut held = vec![base.clone()];
+        let mut held: Versions = smallvec::smallvec![base.clone()];
         assert!(merge_into(&mut held, std::slice::from_ref(&left)));
         assert!(merge_into(&mut held, std::slice::from_ref(&right)));
-        assert_eq!(held, vec![left.clone(), right.clone()]);
+        assert_eq!(held.as_slice(), [left.clone(), right.clone()]);
         let mut ctx = context_of(&held);
         ctx.advance(NodeId(0), 2, 5);
-        let resolved = Version { value: val(4), stamp: Stamp::Clock(ctx) };
+        let resolved = Version { value: val(4), stamp: Stamp::Clock(Box::new(ctx)) };
         assert!(merge_into(&mut held, std::slice::from_ref(&resolved)));
-        assert_eq!(held, vec![resolved]);
+        assert_eq!(held.as_slice(), [resolved]);
         assert!(!merge_into(&mut held, &[base]), "an ancestor changes nothing");
     }
 

@@ -1,0 +1,168 @@
+//! Small collections for the per-operation state of coordinators.
+//!
+//! A coordinator keeps a handful of operations in flight, and each one
+//! tracks a handful of replicas. Tree maps and sets allocate and free a
+//! node per operation for such sizes; these keep their elements in a
+//! vector (inline up to a few elements) or a bitset. The map of replies
+//! iterates in ascending node order, as the tree it replaces did, since
+//! what a get returns and writes back depends on that order.
+
+use sim_core::NodeId;
+use smallvec::SmallVec;
+
+/// Operations in flight, by operation id. Ids only grow within an
+/// incarnation, so the newest operation is searched first.
+#[derive(Clone, Debug)]
+pub struct OpMap<T>(Vec<(u64, T)>);
+
+impl<T> Default for OpMap<T> {
+    fn default() -> OpMap<T> {
+        OpMap(Vec::new())
+    }
+}
+
+impl<T> OpMap<T> {
+    fn position(&self, op: u64) -> Option<usize> {
+        self.0.iter().rposition(|(o, _)| *o == op)
+    }
+
+    pub fn get(&self, op: u64) -> Option<&T> {
+        self.position(op).map(|i| &self.0[i].1)
+    }
+
+    pub fn get_mut(&mut self, op: u64) -> Option<&mut T> {
+        self.position(op).map(|i| &mut self.0[i].1)
+    }
+
+    /// Adds `op`, which must not be present.
+    pub fn insert(&mut self, op: u64, task: T) {
+        assert!(self.position(op).is_none(), "operation {op} is already in flight");
+        self.0.push((op, task));
+    }
+
+    pub fn remove(&mut self, op: u64) -> Option<T> {
+        // Nothing iterates over the operations, so their order is free.
+        self.position(op).map(|i| self.0.swap_remove(i).1)
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// A set of nodes, as a bitset: bit `i % 64` of word `i / 64` for node `i`.
+/// One word inline covers 64 servers, more spill to the heap. Nothing
+/// iterates over it, so only membership and the count matter.
+#[derive(Clone, Debug, Default)]
+pub struct NodeSet {
+    words: SmallVec<[u64; 1]>,
+    len: usize,
+}
+
+impl NodeSet {
+    /// Adds `node`; returns whether it was new.
+    pub fn insert(&mut self, node: NodeId) -> bool {
+        let (word, bit) = (node.index() / 64, 1u64 << (node.index() % 64));
+        if word >= self.words.len() {
+            self.words.resize(word + 1, 0);
+        }
+        let new = self.words[word] & bit == 0;
+        self.words[word] |= bit;
+        self.len += usize::from(new);
+        new
+    }
+
+    pub fn contains(&self, node: &NodeId) -> bool {
+        self.words.get(node.index() / 64).is_some_and(|w| w & (1u64 << (node.index() % 64)) != 0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl FromIterator<NodeId> for NodeSet {
+    fn from_iter<I: IntoIterator<Item = NodeId>>(iter: I) -> NodeSet {
+        let mut set = NodeSet::default();
+        for n in iter {
+            set.insert(n);
+        }
+        set
+    }
+}
+
+/// A map from nodes to what they answered, iterated in ascending node
+/// order (like a `BTreeMap`). Inline up to three: the replies of one get.
+#[derive(Clone, Debug)]
+pub struct NodeMap<V>(SmallVec<[(NodeId, V); 3]>);
+
+impl<V> Default for NodeMap<V> {
+    fn default() -> NodeMap<V> {
+        NodeMap(SmallVec::new())
+    }
+}
+
+impl<V> NodeMap<V> {
+    /// Sets `node`'s entry, replacing any earlier one.
+    pub fn insert(&mut self, node: NodeId, value: V) {
+        if let Some((_, v)) = self.0.iter_mut().find(|(n, _)| *n == node) {
+            *v = value;
+            return;
+        }
+        // Pushed and moved down into place: for a handful of entries this
+        // beats a search and a shifting insert.
+        self.0.push((node, value));
+        let mut i = self.0.len() - 1;
+        while i > 0 && self.0[i - 1].0 > node {
+            self.0.swap(i - 1, i);
+            i -= 1;
+        }
+    }
+
+    pub fn get(&self, node: &NodeId) -> Option<&V> {
+        self.0.iter().find(|(n, _)| n == node).map(|(_, v)| v)
+    }
+
+    pub fn contains_key(&self, node: &NodeId) -> bool {
+        self.get(node).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Entries in ascending node order.
+    pub fn iter(&self) -> impl Iterator<Item = (&NodeId, &V)> {
+        self.0.iter().map(|(n, v)| (n, v))
+    }
+
+    /// Values in ascending node order.
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.0.iter().map(|(_, v)| v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_count_and_maps_iterate_in_ascending_order() {
+        let mut set: NodeSet = [NodeId(3), NodeId(1), NodeId(2), NodeId(1)].into_iter().collect();
+        assert_eq!(set.len(), 3);
+        assert!(set.insert(NodeId(200)) && !set.insert(NodeId(200)) && set.contains(&NodeId(200)));
+        assert!(set.contains(&NodeId(1)) && !set.contains(&NodeId(0)) && !set.contains(&NodeId(64)));
+        assert_eq!(set.len(), 4);
+        let mut map = NodeMap::default();
+        for (n, v) in [(5, 'a'), (1, 'b'), (3, 'c'), (1, 'd')] {
+            map.insert(NodeId(n), v);
+        }
+        assert_eq!(map.iter().map(|(n, v)| (n.0, *v)).collect::<Vec<_>>(), [(1, 'd'), (3, 'c'), (5, 'a')]);
+        let mut ops = OpMap::default();
+        ops.insert(7, 'x');
+        ops.insert(9, 'y');
+        assert_eq!(ops.remove(7), Some('x'));
+        assert_eq!(ops.get(9), Some(&'y'));
+        assert_eq!(ops.remove(7), None);
+    }
+}
