@@ -3,7 +3,9 @@
 //!
 //! - The quorum store (N = 3, R = W = 2, `catalog/quorum/nrw-3-2-2.toml`,
 //!   no think time) without faults at 1e4, 1e5 and 1e6 operations (cost
-//!   per operation as the run grows), and with faults for 60 simulated
+//!   per operation as the run grows), with the protocol's default
+//!   asynchronous read repair and with the catalog's blocking read repair
+//!   (a get writes its answer back before replying), and with faults for 60 simulated
 //!   seconds: the catalog's one-second cut of n3 plus a crash nemesis (a
 //!   random server down for 100-300 ms every 1-2 s) and 1% message loss.
 //! - The directory store (`catalog/directory_kv/recursive.toml`, no think
@@ -109,10 +111,12 @@ fn row(label: &str, scn: &Scenario, repeats: usize) {
     );
 }
 
-fn quorum(total_ops: u64) -> Scenario {
+/// `read_repair`: `async` (the protocol's default) or `blocking` (what the
+/// catalog scenario uses, so that gets are linearizable: ABD's write-back).
+fn quorum(total_ops: u64, read_repair: &str) -> Scenario {
     let mut scn = scenario(
         "scenarios/catalog/quorum/nrw-3-2-2.toml",
-        &["scenario.duration_ms=100_000_000", "workload.think_time_ms=0"],
+        &["scenario.duration_ms=100_000_000", "workload.think_time_ms=0", &format!("params.read_repair={read_repair}")],
     );
     scn.workload.total_ops = Some(total_ops);
     scn
@@ -131,12 +135,19 @@ fn main() {
     println!();
     println!("| run | client ops | events | k ops/s | ns per op | M events/s | RSS growth B/op |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    for total in [10_000, 100_000, 1_000_000] {
-        let label = format!("quorum N=3 R=W=2, no faults, {total} ops");
+    for (read_repair, total) in [
+        ("async", 10_000),
+        ("async", 100_000),
+        ("async", 1_000_000),
+        ("blocking", 10_000),
+        ("blocking", 100_000),
+        ("blocking", 1_000_000),
+    ] {
+        let label = format!("quorum N=3 R=W=2, {read_repair} read repair, no faults, {total} ops");
         if !wanted(&label) {
             continue;
         }
-        let mut scn = quorum(total);
+        let mut scn = quorum(total, read_repair);
         scn.faults.schedule.clear();
         // Nothing to heal, and a final heal would keep the run going until
         // the (far) workload stop.
