@@ -29,6 +29,11 @@ pub enum Dist {
     Exponential { mean: f64, offset: f64 },
 }
 
+/// Below this many milliseconds (2^52 ns, about 52 days) a uniform draw in
+/// nanoseconds is exact in an `f64`'s whole part, so `sample_ns` may round
+/// it without `ms_f64_to_ns`'s guards.
+const FAST_MAX_MS: f64 = (1u64 << 52) as f64 / crate::time::NANOS_PER_MS as f64;
+
 impl Dist {
     pub fn constant(value: f64) -> Dist {
         Dist::Constant { value }
@@ -50,6 +55,24 @@ impl Dist {
             Dist::Exponential { mean, offset } => offset - mean * libm::log(1.0 - rng.unit()),
         };
         x.max(0.0)
+    }
+
+    /// A draw in milliseconds converted to whole nanoseconds: exactly
+    /// `ms_f64_to_ns(self.sample(rng))`, with the same draws, but a uniform
+    /// delay of ordinary size (every message latency and most think times)
+    /// skips the conversion's guards, which cannot fire for it: the draw
+    /// is finite, at least `min >= 0`, and below 2^52 ns.
+    #[inline]
+    pub fn sample_ns(&self, rng: &mut SimRng) -> u64 {
+        match *self {
+            Dist::Uniform { min, max } if min >= 0.0 && min <= max && max < FAST_MAX_MS => {
+                let ns = (min + (max - min) * rng.unit()) * crate::time::NANOS_PER_MS as f64;
+                // Rounds half away from zero, as `ms_f64_to_ns` does.
+                let whole = ns as u64;
+                if ns - whole as f64 >= 0.5 { whole + 1 } else { whole }
+            }
+            _ => crate::time::ms_f64_to_ns(self.sample(rng)),
+        }
     }
 
     /// The mean (before truncation at zero).
@@ -200,6 +223,35 @@ mod tests {
     fn mean_of(d: &Dist, n: usize) -> f64 {
         let mut rng = SimRng::new(11, Stream::Network);
         (0..n).map(|_| d.sample(&mut rng)).sum::<f64>() / n as f64
+    }
+
+    /// The shortcut must give the very nanoseconds the general path gives,
+    /// from the same draws, or every trace hash would move.
+    #[test]
+    fn sample_ns_equals_the_general_conversion() {
+        let dists = [
+            Dist::Uniform { min: 0.5, max: 1.5 },
+            Dist::Uniform { min: 0.0, max: 10.0 },
+            Dist::Uniform { min: 0.0, max: 0.0 },
+            Dist::Uniform { min: 3.0, max: 3.0 },
+            Dist::Uniform { min: 0.0000005, max: 0.0000015 },
+            Dist::Uniform { min: 1e6, max: 4e9 },
+            Dist::Uniform { min: 4e9, max: 5e9 },
+            Dist::Uniform { min: 1e13, max: 1e14 },
+            Dist::constant(2.5),
+            Dist::Normal { mean: 1.0, stddev: 3.0 },
+            Dist::Exponential { mean: 2.0, offset: 0.1 },
+        ];
+        for d in dists {
+            let (mut fast, mut slow) = (SimRng::new(9, Stream::Network), SimRng::new(9, Stream::Network));
+            for _ in 0..100_000 {
+                assert_eq!(d.sample_ns(&mut fast), crate::time::ms_f64_to_ns(d.sample(&mut slow)), "{d:?}");
+            }
+            assert_eq!(fast.next_u64(), slow.next_u64(), "{d:?}: the same number of draws");
+        }
+        // Draws that land exactly on half a nanosecond round up, as before.
+        let half = Dist::Uniform { min: 0.0000025, max: 0.0000025 };
+        assert_eq!(half.sample_ns(&mut SimRng::new(1, Stream::Network)), crate::time::ms_f64_to_ns(0.0000025));
     }
 
     #[test]

@@ -236,9 +236,12 @@ impl Network {
     /// Whether a message from `a` to `b` can get through now.
     #[inline]
     pub fn can_reach(&self, a: NodeId, b: NodeId) -> bool {
-        if a == b || self.is_whole() {
-            return true;
-        }
+        a == b || self.whole || self.can_reach_split(a, b)
+    }
+
+    /// `can_reach` while some partition, cut or layer is in force.
+    #[inline(never)]
+    fn can_reach_split(&self, a: NodeId, b: NodeId) -> bool {
         if self.partitioned && self.group_of[a.index()] != self.group_of[b.index()] {
             return false;
         }
@@ -337,7 +340,7 @@ impl Network {
         if from == to {
             return Some(0);
         }
-        Some(ms_f64_to_ns(self.cfg.latency_ms.sample(&mut self.rng)))
+        Some(self.cfg.latency_ms.sample_ns(&mut self.rng))
     }
 
     /// Decides the fate of one message sent at `now`.
@@ -362,8 +365,7 @@ impl Network {
         let egress_end = egress_start.after(egress_ns);
         self.egress_free_at[from.index()] = egress_end;
 
-        let mut latency_ns =
-            if from == to { 0 } else { ms_f64_to_ns(latency_dist(&self.cfg, from, to).sample(&mut self.rng)) };
+        let mut latency_ns = if from == to { 0 } else { latency_dist(&self.cfg, from, to).sample_ns(&mut self.rng) };
         if self.cfg.jitter_ms > 0.0 && from != to {
             latency_ns = latency_ns.saturating_add(ms_f64_to_ns(self.cfg.jitter_ms * self.rng.unit()));
         }

@@ -19,7 +19,7 @@ use crate::NodeId;
 use crate::dist::Dist;
 use crate::history::{Key, MAX_KEYS_PER_OP, Op, OpArg, OpKind, Value};
 use crate::rng::SimRng;
-use crate::time::{NANOS_PER_S, SimTime, ms_f64_to_ns};
+use crate::time::{NANOS_PER_S, SimTime};
 
 /// The largest value a workload writes (1 TiB); larger draws are capped.
 pub const MAX_VALUE_SIZE_BYTES: u64 = 1 << 40;
@@ -297,7 +297,7 @@ impl Workload {
     /// Think time before a closed-loop client's next operation.
     pub fn think_time_ns(&mut self) -> u64 {
         match &self.cfg.arrivals {
-            Arrivals::Closed { think_time_ms } => ms_f64_to_ns(think_time_ms.sample(&mut self.rng)),
+            Arrivals::Closed { think_time_ms } => think_time_ms.sample_ns(&mut self.rng),
             _ => 0,
         }
     }
