@@ -3,7 +3,7 @@
 //! answer in time.
 
 use super::Node;
-use super::msg::{Msg, Timer};
+use super::msg::{Msg, Timer, Values};
 use super::params::{Quorum, ReadRepair, Versioning};
 use super::server::Server;
 use super::small::{NodeMap, NodeSet};
@@ -277,7 +277,10 @@ impl Server {
         assert_ne!(get.phase, GetPhase::Answered, "get {op} answered twice");
         get.phase = GetPhase::Answered;
         let (client, req) = (get.client, get.req);
-        let values: Vec<Value> = answer.iter().map(|v| v.value).collect();
+        let values: Values = match answer.as_slice() {
+            [one] => Values::from_buf([one.value]),
+            many => many.iter().map(|v| v.value).collect(),
+        };
         assert!(values.windows(2).all(|p| p[0].id < p[1].id), "versions are sorted by distinct value ids: {values:?}");
         let c = &mut self.counters;
         c.gets_ok += 1;
