@@ -45,6 +45,19 @@ impl<T> OpMap<T> {
         self.position(op).map(|i| self.0.swap_remove(i).1)
     }
 
+    /// Removes `op`, if present, dropping it where it lies. A task is a
+    /// few hundred bytes: `remove` copies it out, this only moves the last
+    /// entry into its place when it was not the last.
+    pub fn discard(&mut self, op: u64) {
+        if let Some(i) = self.position(op) {
+            if i + 1 == self.0.len() {
+                self.0.truncate(i);
+            } else {
+                self.0.swap_remove(i);
+            }
+        }
+    }
+
     pub fn clear(&mut self) {
         self.0.clear();
     }
