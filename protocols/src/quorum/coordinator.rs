@@ -329,12 +329,8 @@ impl Server {
             return None;
         }
         let merged = merge_all(get.replies.values());
-        let behind: Targets = get
-            .targets
-            .iter()
-            .copied()
-            .filter(|t| get.replies.get(&t.node).is_some_and(|vs| *vs != merged))
-            .collect();
+        let behind: Targets =
+            get.targets.iter().copied().filter(|t| get.replies.get(&t.node).is_some_and(|vs| *vs != merged)).collect();
         (!behind.is_empty()).then_some((merged, behind))
     }
 

@@ -428,11 +428,12 @@ impl Server {
     fn compact(&mut self, ctx: &mut Ctx<'_, Node>) {
         let mut snapshot = Vec::with_capacity(1 + self.data.len() + self.hints.len());
         snapshot.push(Record::Boot { n: self.boot });
-        snapshot.extend(self.data.iter().map(|(&key, versions)| Record::Store { key, versions: versions.clone() }));
+        snapshot
+            .extend(self.data.iter().map(|(&key, versions)| Record::Store { key, versions: copy_versions(versions) }));
         snapshot.extend(self.hints.iter().map(|(&(intended, key), versions)| Record::Hint {
             intended,
             key,
-            versions: versions.clone(),
+            versions: copy_versions(versions),
         }));
         self.log_records = snapshot.len();
         ctx.disk().replace(snapshot);

@@ -10,6 +10,7 @@
 use super::ring::mix;
 use sim_core::{NodeId, Value};
 use smallvec::SmallVec;
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 /// A last-writer-wins timestamp: the coordinator's clock reading (with its
@@ -93,6 +94,14 @@ pub enum Stamp {
     Clock(Box<VClock>),
 }
 
+/// Out of line and cold, so that `supersedes` inlines into the merge loop
+/// without the formatting machinery of the panic.
+#[cold]
+#[inline(never)]
+fn mixed_kinds(a: &Version, b: &Version) -> ! {
+    panic!("a key holds versions of both kinds: {a:?} and {b:?}")
+}
+
 /// One version of a key: a value and what orders it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Version {
@@ -118,7 +127,7 @@ impl Version {
         match (&self.stamp, &other.stamp) {
             (Stamp::Lww(a), Stamp::Lww(b)) => a > b,
             (Stamp::Clock(a), Stamp::Clock(b)) => a.descends(b) && !b.descends(a),
-            _ => panic!("a key holds versions of both kinds: {self:?} and {other:?}"),
+            _ => mixed_kinds(self, other),
         }
     }
 }
@@ -159,12 +168,26 @@ pub fn merge_into(held: &mut Versions, incoming: &[Version]) -> bool {
                 return true;
             }
             [h] => {
-                if *h == *v || h.supersedes(v) {
-                    return false;
-                }
-                if v.supersedes(h) {
-                    h.clone_from(v);
-                    return true;
+                // Two timestamps: one comparison decides. Equal stamps
+                // with different values fall through to the loop.
+                if let (Stamp::Lww(held_t), Stamp::Lww(new_t)) = (&h.stamp, &v.stamp) {
+                    match new_t.cmp(held_t) {
+                        Ordering::Greater => {
+                            h.clone_from(v);
+                            return true;
+                        }
+                        Ordering::Less => return false,
+                        Ordering::Equal if h.value == v.value => return false,
+                        Ordering::Equal => {}
+                    }
+                } else {
+                    if *h == *v || h.supersedes(v) {
+                        return false;
+                    }
+                    if v.supersedes(h) {
+                        h.clone_from(v);
+                        return true;
+                    }
                 }
             }
             _ => {}
