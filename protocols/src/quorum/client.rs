@@ -2,12 +2,12 @@
 //! completes it in the history, and (vector clocks) keeps the context of
 //! its last read of each key for its next write of that key.
 
-use super::msg::{Msg, Record, Timer, first_id, next_boot};
+use super::msg::{Msg, Record, Timer, Values, first_id, next_boot};
 use super::params::{Coordinator, Params, Versioning};
 use super::ring::Ring;
 use super::version::VClock;
 use super::{Node, server_id};
-use sim_core::{Ctx, Key, NodeId, Op, OpId, OpKind, OpStatus, Output, SimTime, TimerId, Value, ms};
+use sim_core::{Ctx, Key, NodeId, Op, OpId, OpKind, OpStatus, Output, SimTime, TimerId, ms};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -196,10 +196,10 @@ impl Client {
     }
 }
 
-fn output(mut values: Vec<Value>) -> Output {
-    match values.len() {
-        0 => Output::Nothing,
-        1 => Output::Value(values.pop().expect("one value")),
-        _ => Output::Values(values),
+fn output(values: Values) -> Output {
+    match values.as_slice() {
+        [] => Output::Nothing,
+        [one] => Output::Value(*one),
+        _ => Output::Values(values.into_vec()),
     }
 }

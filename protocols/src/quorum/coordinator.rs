@@ -3,7 +3,7 @@
 //! answer in time.
 
 use super::Node;
-use super::msg::{Msg, Timer};
+use super::msg::{Msg, Timer, Values};
 use super::params::{Quorum, ReadRepair, Versioning};
 use super::server::Server;
 use super::small::{NodeMap, NodeSet};
@@ -186,14 +186,15 @@ impl Server {
             put.acked.insert(from);
             let reply = (!put.answered && put.acked.len() >= w).then_some((put.client, put.req));
             let all_acked = put.acked.len() == put.targets.len();
+            let timer = put.timer;
             if let Some((client, req)) = reply {
                 put.answered = true;
                 self.counters.puts_ok += 1;
                 self.send(ctx, client, Msg::PutOk { req });
             }
             if all_acked {
-                let put = self.puts.remove(op).expect("present");
-                ctx.cancel_timer(put.timer);
+                self.puts.discard(op);
+                ctx.cancel_timer(timer);
             }
         } else if let Some(get) = self.gets.get_mut(op) {
             assert_eq!(get.key, key, "write-back ack for op {op} names the wrong key");
@@ -277,7 +278,10 @@ impl Server {
         assert_ne!(get.phase, GetPhase::Answered, "get {op} answered twice");
         get.phase = GetPhase::Answered;
         let (client, req) = (get.client, get.req);
-        let values: Vec<Value> = answer.iter().map(|v| v.value).collect();
+        let values: Values = match answer.as_slice() {
+            [one] => Values::from_buf([one.value]),
+            many => many.iter().map(|v| v.value).collect(),
+        };
         assert!(values.windows(2).all(|p| p[0].id < p[1].id), "versions are sorted by distinct value ids: {values:?}");
         let c = &mut self.counters;
         c.gets_ok += 1;
@@ -299,25 +303,43 @@ impl Server {
             ReadRepair::None | ReadRepair::Async => get.replies.len() == get.targets.len(),
         };
         if done {
-            let get = self.gets.remove(op).expect("present");
             ctx.cancel_timer(get.timer);
-            self.repair_async(ctx, &get);
+            let key = get.key;
+            let repairs = self.async_repairs(get);
+            // Dropped where it lies: moving the task out would copy it.
+            self.gets.discard(op);
+            if let Some((merged, behind)) = repairs {
+                self.send_repairs(ctx, key, &merged, &behind);
+            }
         }
     }
 
-    /// Async read repair: send the merge of every reply to the replicas
-    /// that replied with less.
-    fn repair_async(&mut self, ctx: &mut Ctx<'_, Node>, get: &GetTask) {
+    /// Async read repair: the merge of every reply and the replicas that
+    /// replied with less, if any did.
+    fn async_repairs(&self, get: &GetTask) -> Option<(Versions, Targets)> {
         if self.params.read_repair != ReadRepair::Async {
-            return;
+            return None;
+        }
+        // Replicas that all replied alike need nothing: the merge of one
+        // set of versions, however often, is that set. This is the usual
+        // case, and it skips the merge.
+        let mut replies = get.replies.values();
+        let first = replies.next()?;
+        if replies.all(|vs| vs == first) {
+            return None;
         }
         let merged = merge_all(get.replies.values());
-        for t in &get.targets {
-            if get.replies.get(&t.node).is_some_and(|vs| *vs != merged) {
-                self.counters.read_repairs += 1;
-                let msg = Msg::ReadRepair { key: get.key, versions: copy_versions(&merged), hint: t.hint };
-                self.send(ctx, t.node, msg);
-            }
+        let behind: Targets =
+            get.targets.iter().copied().filter(|t| get.replies.get(&t.node).is_some_and(|vs| *vs != merged)).collect();
+        (!behind.is_empty()).then_some((merged, behind))
+    }
+
+    /// Sends the merged versions to the replicas that replied with less.
+    fn send_repairs(&mut self, ctx: &mut Ctx<'_, Node>, key: Key, merged: &Versions, behind: &[Target]) {
+        for t in behind {
+            self.counters.read_repairs += 1;
+            let msg = Msg::ReadRepair { key, versions: copy_versions(merged), hint: t.hint };
+            self.send(ctx, t.node, msg);
         }
     }
 
@@ -336,7 +358,9 @@ impl Server {
                 self.suspect(n, now);
             }
             if get.phase == GetPhase::Answered {
-                self.repair_async(ctx, &get);
+                if let Some((merged, behind)) = self.async_repairs(&get) {
+                    self.send_repairs(ctx, get.key, &merged, &behind);
+                }
             } else {
                 self.counters.gets_failed += 1;
                 self.send(ctx, get.client, Msg::Failed { req: get.req, written: false });

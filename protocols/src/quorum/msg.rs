@@ -12,12 +12,19 @@
 
 use super::version::{VClock, Versions, versions_size_bytes};
 use sim_core::{Key, Message, NodeId, Value};
+use smallvec::SmallVec;
 
 /// Bytes of addressing and framing that every message costs on the wire.
 pub const HEADER_BYTES: u64 = 64;
 
 /// A key with its versions, as handoff and anti-entropy move them.
 pub type Entry = (Key, Versions);
+
+/// The values a get returns: one inline (a get under last-writer-wins never
+/// returns more), so answering does not allocate. It hashes like a `Vec` of
+/// the same values (the length, then each value), so the trace hash does
+/// not depend on the representation.
+pub type Values = SmallVec<[Value; 1]>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Msg {
@@ -38,7 +45,7 @@ pub enum Msg {
     /// siblings), sorted by value id, and the context a next put supersedes.
     GetOk {
         req: u64,
-        values: Vec<Value>,
+        values: Values,
         context: VClock,
     },
     /// Coordinator to client: W replicas stored the put.
@@ -165,6 +172,8 @@ impl Message for Msg {
         }
     }
 
+    /// Inlined: the engine calls it once per message sent.
+    #[inline]
     fn size_bytes(&self) -> u64 {
         let clock = |c: &VClock| 16 * c.len() as u64;
         let body = match self {

@@ -45,37 +45,63 @@ impl<T> OpMap<T> {
         self.position(op).map(|i| self.0.swap_remove(i).1)
     }
 
+    /// Removes `op`, if present, dropping it where it lies. A task is a
+    /// few hundred bytes: `remove` copies it out, this only moves the last
+    /// entry into its place when it was not the last.
+    pub fn discard(&mut self, op: u64) {
+        if let Some(i) = self.position(op) {
+            if i + 1 == self.0.len() {
+                self.0.truncate(i);
+            } else {
+                self.0.swap_remove(i);
+            }
+        }
+    }
+
     pub fn clear(&mut self) {
         self.0.clear();
     }
 }
 
 /// A set of nodes, as a bitset: bit `i % 64` of word `i / 64` for node `i`.
-/// One word inline covers 64 servers, more spill to the heap. Nothing
-/// iterates over it, so only membership and the count matter.
+/// The first word is a field of its own, so the 64 lowest nodes (every
+/// server of any usual cluster) are a mask and a test, with no length
+/// check or resize; nodes above spill into a vector, which allocates only
+/// then. Nothing iterates over it, so only membership and the count matter.
 #[derive(Clone, Debug, Default)]
 pub struct NodeSet {
-    words: SmallVec<[u64; 1]>,
+    low: u64,
+    high: Vec<u64>,
     len: usize,
 }
 
 impl NodeSet {
     /// Adds `node`; returns whether it was new.
+    #[inline]
     pub fn insert(&mut self, node: NodeId) -> bool {
         let (word, bit) = (node.index() / 64, 1u64 << (node.index() % 64));
-        if word >= self.words.len() {
-            self.words.resize(word + 1, 0);
-        }
-        let new = self.words[word] & bit == 0;
-        self.words[word] |= bit;
+        let w = if word == 0 {
+            &mut self.low
+        } else {
+            if word > self.high.len() {
+                self.high.resize(word, 0);
+            }
+            &mut self.high[word - 1]
+        };
+        let new = *w & bit == 0;
+        *w |= bit;
         self.len += usize::from(new);
         new
     }
 
+    #[inline]
     pub fn contains(&self, node: &NodeId) -> bool {
-        self.words.get(node.index() / 64).is_some_and(|w| w & (1u64 << (node.index() % 64)) != 0)
+        let (word, bit) = (node.index() / 64, 1u64 << (node.index() % 64));
+        let w = if word == 0 { self.low } else { self.high.get(word - 1).copied().unwrap_or(0) };
+        w & bit != 0
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
