@@ -180,14 +180,23 @@ pub struct Stats {
     pub by_node: Vec<NodeStats>,
 }
 
+/// `repr(u32)`: fields in the order written after a 4-byte tag, so the
+/// message sits at an aligned offset (16) and moving an event (into the
+/// queue, out of it, into a handler) is a run of aligned copies. With
+/// Rust's default layout the tag was one byte and the rest was copied from
+/// odd offsets, which stalled every later read of the copy (store
+/// forwarding fails): about 6% of a quorum run. The order below packs the
+/// three 4-byte fields beside the tag.
+#[repr(u32)]
 pub(crate) enum Event<A: Actor> {
     Deliver {
         from: NodeId,
         to: NodeId,
+        /// The sender's incarnation and when the message had fully left
+        /// its NIC: a crash before then means it was never sent.
+        incarnation: u32,
         msg: A::Msg,
-        /// The sender's incarnation and when the message had fully left its
-        /// NIC: a crash before then means it was never sent.
-        sender: (u32, SimTime),
+        sent_by: SimTime,
         /// `msg.size_bytes()`, computed once at the send: for a message
         /// carrying a list of versions it is a walk over the list.
         size_bytes: u64,
@@ -195,10 +204,11 @@ pub(crate) enum Event<A: Actor> {
     Arrive {
         from: NodeId,
         to: NodeId,
+        incarnation: u32,
         msg: A::Msg,
+        sent_by: SimTime,
         transfer_ns: u64,
         not_before: SimTime,
-        sender: (u32, SimTime),
     },
     /// A nemesis fault ends (index into `Core::undos`).
     Undo(u32),
@@ -380,14 +390,12 @@ impl<A: Actor> Core<A> {
         let incarnation = if self.crashed_any { self.nodes[from.index()].incarnation } else { 0 };
         match hop {
             Hop::Deliver { at, sent_by } => {
-                let sender = (incarnation, sent_by);
                 // Straight into the queue: a delivery is neither workload
                 // nor fault, so `push`'s counters have nothing to count.
-                self.queue.push(at, Event::Deliver { from, to, msg, sender, size_bytes });
+                self.queue.push(at, Event::Deliver { from, to, incarnation, msg, sent_by, size_bytes });
             }
             Hop::Arrive { at, transfer_ns, not_before, sent_by } => {
-                let sender = (incarnation, sent_by);
-                self.push(at, Event::Arrive { from, to, msg, transfer_ns, not_before, sender })
+                self.push(at, Event::Arrive { from, to, incarnation, msg, sent_by, transfer_ns, not_before })
             }
         }
     }
@@ -417,7 +425,7 @@ impl<A: Actor> Core<A> {
 
     /// Whether the sender of a message (its incarnation when sending, and
     /// when the message would have fully left its NIC) crashed first.
-    fn sender_crashed(&self, from: NodeId, (incarnation, sent_by): (u32, SimTime)) -> bool {
+    fn sender_crashed(&self, from: NodeId, incarnation: u32, sent_by: SimTime) -> bool {
         // Until some node crashes, no sender did: skip reading the sender's
         // record, a cache miss per message in a large simulation.
         self.crashed_any
@@ -768,9 +776,9 @@ impl<A: Actor> Sim<A> {
         }
         let now = self.core.now;
         match ev {
-            Event::Deliver { from, to, msg, sender, size_bytes: size } => {
+            Event::Deliver { from, to, incarnation, msg, sent_by, size_bytes: size } => {
                 let kind = msg.kind();
-                if self.core.sender_crashed(from, sender) {
+                if self.core.sender_crashed(from, incarnation, sent_by) {
                     self.core.dropped(kind, from, to, DropReason::SenderDown);
                     return;
                 }
@@ -792,10 +800,10 @@ impl<A: Actor> Sim<A> {
                 self.core.record(TraceKind::Deliver, to, Some(from), A::Msg::KINDS[kind], size);
                 self.with_ctx(to, |a, ctx| a.on_message(ctx, from, msg));
             }
-            Event::Arrive { from, to, msg, transfer_ns, not_before, sender } => {
+            Event::Arrive { from, to, incarnation, msg, sent_by, transfer_ns, not_before } => {
                 // A message whose sender died mid-send, or that reaches a
                 // down node, never takes the receiver's ingress queue.
-                if self.core.sender_crashed(from, sender) {
+                if self.core.sender_crashed(from, incarnation, sent_by) {
                     self.core.dropped(msg.kind(), from, to, DropReason::SenderDown);
                     return;
                 }
@@ -806,7 +814,7 @@ impl<A: Actor> Sim<A> {
                 (now, 0xA7u8, from, to).hash(&mut self.core.hasher);
                 let at = self.core.net.ingress(now, from, to, transfer_ns, not_before);
                 let size_bytes = msg.size_bytes();
-                self.core.push(at, Event::Deliver { from, to, msg, sender, size_bytes });
+                self.core.push(at, Event::Deliver { from, to, incarnation, msg, sent_by, size_bytes });
             }
             Event::Undo(i) => {
                 self.core.pending_undos.remove(&i);
