@@ -696,11 +696,12 @@ impl<A: Actor> Sim<A> {
                 self.core.now = self.limits.deadline;
                 break EndReason::Deadline;
             }
-            let Some((at, ev)) = self.core.queue.pop() else {
+            let Some(at) = self.core.queue.pop_time() else {
                 break EndReason::QueueEmpty;
             };
             self.core.now = at;
             self.prefetch_next();
+            let ev = self.core.queue.take_popped();
             self.dispatch(ev);
         };
         Some(self.finish(reason))
