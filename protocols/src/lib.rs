@@ -7,6 +7,54 @@
 //! wall clock and draw randomness only from their node's own stream, so a
 //! seed reproduces a run exactly.
 
+/// The `Actor` methods of a protocol's node enum that only pass each call
+/// to the node's role (`Node::Server(s) => s.on_start(ctx)`, ...): every
+/// role handles start, messages, timers, crashes and recovery, and only
+/// `Node::Client` takes client operations. Invoked inside `impl Actor for
+/// Node` with the enum's variants, `Client` among them; the impl adds its
+/// associated types and anything that differs (such as `replica_values`).
+#[macro_export]
+macro_rules! dispatch_to_roles {
+    ($($role:ident),+) => {
+        fn on_start(&mut self, ctx: &mut sim_core::Ctx<'_, Self>) {
+            match self {
+                $(Node::$role(n) => n.on_start(ctx),)+
+            }
+        }
+
+        fn on_message(&mut self, ctx: &mut sim_core::Ctx<'_, Self>, from: sim_core::NodeId, msg: Self::Msg) {
+            match self {
+                $(Node::$role(n) => n.on_message(ctx, from, msg),)+
+            }
+        }
+
+        fn on_timer(&mut self, ctx: &mut sim_core::Ctx<'_, Self>, timer: Self::Timer) {
+            match self {
+                $(Node::$role(n) => n.on_timer(ctx, timer),)+
+            }
+        }
+
+        fn on_client_op(&mut self, ctx: &mut sim_core::Ctx<'_, Self>, id: sim_core::OpId, op: sim_core::Op) {
+            match self {
+                Node::Client(c) => c.on_client_op(ctx, id, op),
+                _ => panic!("client operation {id:?} sent to {:?}, which is not a client", ctx.me()),
+            }
+        }
+
+        fn on_crash(&mut self) {
+            match self {
+                $(Node::$role(n) => n.on_crash(),)+
+            }
+        }
+
+        fn on_recover(&mut self, ctx: &mut sim_core::Ctx<'_, Self>) {
+            match self {
+                $(Node::$role(n) => n.on_recover(ctx),)+
+            }
+        }
+    };
+}
+
 pub mod chord;
 pub mod directory_kv;
 pub mod file_caching;

@@ -158,7 +158,7 @@ pub use msg::{HEADER_BYTES, Msg, Record, Refusal, Timer};
 pub use params::{Ordering, PARAM_DOCS, ParamError, Params, Query, Replication};
 pub use storage::{Storage, StorageReport};
 
-use sim_core::{Actor, Ctx, Key, NodeId, NodeSpec, Op, OpId, OpKind, Value};
+use sim_core::{Actor, Key, NodeId, NodeSpec, OpKind, Value};
 
 /// One line for `dsim list`.
 pub const SUMMARY: &str = "central directory places keys on storage nodes; recursive or iterative queries, fan-out or chain \
@@ -264,52 +264,7 @@ impl Actor for Node {
     type Timer = Timer;
     type Record = Record;
 
-    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
-        match self {
-            Node::Directory(d) => d.on_start(ctx),
-            Node::Storage(s) => s.on_start(ctx),
-            Node::Client(c) => c.on_start(ctx),
-        }
-    }
-
-    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
-        match self {
-            Node::Directory(d) => d.on_message(ctx, from, msg),
-            Node::Storage(s) => s.on_message(ctx, from, msg),
-            Node::Client(c) => c.on_message(ctx, from, msg),
-        }
-    }
-
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
-        match self {
-            Node::Directory(d) => d.on_timer(ctx, timer),
-            Node::Storage(s) => s.on_timer(ctx, timer),
-            Node::Client(c) => c.on_timer(ctx, timer),
-        }
-    }
-
-    fn on_client_op(&mut self, ctx: &mut Ctx<'_, Self>, id: OpId, op: Op) {
-        match self {
-            Node::Client(c) => c.on_client_op(ctx, id, op),
-            Node::Directory(_) | Node::Storage(_) => panic!("client operation {id:?} sent to {:?}", ctx.me()),
-        }
-    }
-
-    fn on_crash(&mut self) {
-        match self {
-            Node::Directory(d) => d.on_crash(),
-            Node::Storage(s) => s.on_crash(),
-            Node::Client(c) => c.on_crash(),
-        }
-    }
-
-    fn on_recover(&mut self, ctx: &mut Ctx<'_, Self>) {
-        match self {
-            Node::Directory(d) => d.on_recover(ctx),
-            Node::Storage(s) => s.on_recover(ctx),
-            Node::Client(c) => c.on_recover(ctx),
-        }
-    }
+    crate::dispatch_to_roles!(Directory, Storage, Client);
 
     fn replica_values(&self, out: &mut Vec<(Key, Value)>) {
         if let Node::Storage(s) = self {

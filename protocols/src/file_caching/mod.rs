@@ -170,7 +170,7 @@ pub use server::{BreakFact, Commit, Facts, FileState, Server, ServerCounters, ha
 pub use table::{MAX_TABLE_CLIENTS, MAX_TABLE_OPS, TableRow};
 
 use crate::ProtocolCheck;
-use sim_core::{Actor, Ctx, NodeId, NodeSpec, Op, OpId, OpKind, Sim};
+use sim_core::{Actor, NodeId, NodeSpec, OpId, OpKind, Sim};
 use std::collections::BTreeMap;
 
 /// One line for `dsim list`.
@@ -373,45 +373,5 @@ impl Actor for Node {
     type Timer = Timer;
     type Record = Record;
 
-    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
-        match self {
-            Node::Server(s) => s.on_start(ctx),
-            Node::Client(c) => c.on_start(ctx),
-        }
-    }
-
-    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
-        match self {
-            Node::Server(s) => s.on_message(ctx, from, msg),
-            Node::Client(c) => c.on_message(ctx, from, msg),
-        }
-    }
-
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
-        match self {
-            Node::Server(s) => s.on_timer(ctx, timer),
-            Node::Client(c) => c.on_timer(ctx, timer),
-        }
-    }
-
-    fn on_client_op(&mut self, ctx: &mut Ctx<'_, Self>, id: OpId, op: Op) {
-        match self {
-            Node::Client(c) => c.on_client_op(ctx, id, op),
-            Node::Server(_) => panic!("client operation {id:?} sent to the file server"),
-        }
-    }
-
-    fn on_crash(&mut self) {
-        match self {
-            Node::Server(s) => s.on_crash(),
-            Node::Client(c) => c.on_crash(),
-        }
-    }
-
-    fn on_recover(&mut self, ctx: &mut Ctx<'_, Self>) {
-        match self {
-            Node::Server(s) => s.on_recover(ctx),
-            Node::Client(c) => c.on_recover(ctx),
-        }
-    }
+    crate::dispatch_to_roles!(Server, Client);
 }

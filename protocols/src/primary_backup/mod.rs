@@ -158,7 +158,7 @@ pub use server::{MAX_QUEUE, Server, ServerCounters};
 pub use viewserver::{ViewRecord, ViewServer};
 
 use crate::ProtocolCheck;
-use sim_core::{Actor, Ctx, Key, NodeId, NodeSpec, NodeStatus, Op, OpId, OpKind, Sim, Value};
+use sim_core::{Actor, Key, NodeId, NodeSpec, NodeStatus, OpKind, Sim, Value};
 
 /// One line for `dsim list`.
 pub const SUMMARY: &str = "Primary-backup replication with a view server (6.824 lab 2): numbered views, pings, promotion \
@@ -295,52 +295,7 @@ impl Actor for Node {
     type Timer = Timer;
     type Record = Record;
 
-    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
-        match self {
-            Node::ViewServer(v) => v.on_start(ctx),
-            Node::Server(s) => s.on_start(ctx),
-            Node::Client(c) => c.on_start(ctx),
-        }
-    }
-
-    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
-        match self {
-            Node::ViewServer(v) => v.on_message(ctx, from, msg),
-            Node::Server(s) => s.on_message(ctx, from, msg),
-            Node::Client(c) => c.on_message(ctx, from, msg),
-        }
-    }
-
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
-        match self {
-            Node::ViewServer(v) => v.on_timer(ctx, timer),
-            Node::Server(s) => s.on_timer(ctx, timer),
-            Node::Client(c) => c.on_timer(ctx, timer),
-        }
-    }
-
-    fn on_client_op(&mut self, ctx: &mut Ctx<'_, Self>, id: OpId, op: Op) {
-        match self {
-            Node::Client(c) => c.on_client_op(ctx, id, op),
-            _ => panic!("client operation {id:?} sent to {:?}, which is not a client", ctx.me()),
-        }
-    }
-
-    fn on_crash(&mut self) {
-        match self {
-            Node::ViewServer(v) => v.on_crash(),
-            Node::Server(s) => s.on_crash(),
-            Node::Client(c) => c.on_crash(),
-        }
-    }
-
-    fn on_recover(&mut self, ctx: &mut Ctx<'_, Self>) {
-        match self {
-            Node::ViewServer(v) => v.on_recover(ctx),
-            Node::Server(s) => s.on_recover(ctx),
-            Node::Client(c) => c.on_recover(ctx),
-        }
-    }
+    crate::dispatch_to_roles!(ViewServer, Server, Client);
 
     fn replica_values(&self, out: &mut Vec<(Key, Value)>) {
         if let Node::Server(s) = self {

@@ -206,7 +206,7 @@ pub use ring::{Ring, hash_bytes, key_position, server_name, token_position};
 pub use server::{Server, ServerCounters, ServerReport};
 pub use version::{ClockEntry, Stamp, Timestamp, VClock, Version, Versions};
 
-use sim_core::{Actor, Ctx, Key, NodeId, NodeSpec, Op, OpId, OpKind, Value};
+use sim_core::{Actor, Key, NodeId, NodeSpec, OpKind, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -390,47 +390,7 @@ impl Actor for Node {
     type Timer = Timer;
     type Record = Record;
 
-    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
-        match self {
-            Node::Server(s) => s.on_start(ctx),
-            Node::Client(c) => c.on_start(ctx),
-        }
-    }
-
-    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
-        match self {
-            Node::Server(s) => s.on_message(ctx, from, msg),
-            Node::Client(c) => c.on_message(ctx, from, msg),
-        }
-    }
-
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
-        match self {
-            Node::Server(s) => s.on_timer(ctx, timer),
-            Node::Client(c) => c.on_timer(ctx, timer),
-        }
-    }
-
-    fn on_client_op(&mut self, ctx: &mut Ctx<'_, Self>, id: OpId, op: Op) {
-        match self {
-            Node::Client(c) => c.on_client_op(ctx, id, op),
-            Node::Server(_) => panic!("client operation {id:?} sent to server {:?}", ctx.me()),
-        }
-    }
-
-    fn on_crash(&mut self) {
-        match self {
-            Node::Server(s) => s.on_crash(),
-            Node::Client(c) => c.on_crash(),
-        }
-    }
-
-    fn on_recover(&mut self, ctx: &mut Ctx<'_, Self>) {
-        match self {
-            Node::Server(s) => s.on_recover(ctx),
-            Node::Client(c) => c.on_recover(ctx),
-        }
-    }
+    crate::dispatch_to_roles!(Server, Client);
 
     fn replica_values(&self, out: &mut Vec<(Key, Value)>) {
         if let Node::Server(s) = self {

@@ -159,7 +159,7 @@ pub use params::{Bug, CoordinatorChoice, MAX_COORDINATORS, PARAM_DOCS, ParamErro
 pub use participant::{Participant, ParticipantStats};
 
 use sim_core::workload::WorkloadConfig;
-use sim_core::{Actor, Ctx, Key, NodeId, NodeSpec, Op, OpId, OpKind, SimTime};
+use sim_core::{Actor, Key, NodeId, NodeSpec, OpKind, SimTime};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -410,50 +410,5 @@ impl Actor for Node {
     type Timer = Timer;
     type Record = Record;
 
-    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
-        match self {
-            Node::Coordinator(c) => c.on_start(ctx),
-            Node::Participant(p) => p.on_start(ctx),
-            Node::Client(c) => c.on_start(ctx),
-        }
-    }
-
-    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
-        match self {
-            Node::Coordinator(c) => c.on_message(ctx, from, msg),
-            Node::Participant(p) => p.on_message(ctx, from, msg),
-            Node::Client(c) => c.on_message(ctx, from, msg),
-        }
-    }
-
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
-        match self {
-            Node::Coordinator(c) => c.on_timer(ctx, timer),
-            Node::Participant(p) => p.on_timer(ctx, timer),
-            Node::Client(c) => c.on_timer(ctx, timer),
-        }
-    }
-
-    fn on_client_op(&mut self, ctx: &mut Ctx<'_, Self>, id: OpId, op: Op) {
-        match self {
-            Node::Client(c) => c.on_client_op(ctx, id, op),
-            _ => panic!("client operation {id:?} sent to server {:?}", ctx.me()),
-        }
-    }
-
-    fn on_crash(&mut self) {
-        match self {
-            Node::Coordinator(c) => c.on_crash(),
-            Node::Participant(p) => p.on_crash(),
-            Node::Client(c) => c.on_crash(),
-        }
-    }
-
-    fn on_recover(&mut self, ctx: &mut Ctx<'_, Self>) {
-        match self {
-            Node::Coordinator(c) => c.on_recover(ctx),
-            Node::Participant(p) => p.on_recover(ctx),
-            Node::Client(c) => c.on_recover(ctx),
-        }
-    }
+    crate::dispatch_to_roles!(Coordinator, Participant, Client);
 }
