@@ -143,8 +143,9 @@ pub enum Hop {
     /// Deliver at this time.
     Deliver { at: SimTime, sent_by: SimTime },
     /// Reaches the receiver's NIC at this time, then queues for ingress
-    /// (taking `transfer_ns`); delivered no earlier than `not_before`.
-    Arrive { at: SimTime, transfer_ns: u64, not_before: SimTime, sent_by: SimTime },
+    /// (taking the receiver's ingress transfer time, which `ingress`
+    /// computes from the size); delivered no earlier than `not_before`.
+    Arrive { at: SimTime, not_before: SimTime, sent_by: SimTime },
 }
 
 /// What happened to a send: up to two copies, or a drop.
@@ -371,7 +372,6 @@ impl Network {
         }
         let first_bit = egress_start.after(latency_ns);
         let last_bit = egress_end.after(latency_ns);
-        let ingress_ns = transfer_ns(size_bytes, nic_in.ingress_bytes_per_s);
         // `sent_by`: when the last byte left the sender. A sender that
         // crashes before then never finishes sending it.
         let sent_by = egress_end;
@@ -382,21 +382,16 @@ impl Network {
             // a FIFO link it must reach the NIC in send order too: otherwise a
             // later message with less jitter takes the ingress queue first.
             let at = fifo_clamp(self.cfg.fifo, &mut self.fifo_arrive_last, from, to, first_bit);
-            return Hop::Arrive { at, transfer_ns: ingress_ns, not_before: last_bit, sent_by };
+            return Hop::Arrive { at, not_before: last_bit, sent_by };
         }
         Hop::Deliver { at: fifo_clamp(self.cfg.fifo, &mut self.fifo_last, from, to, last_bit), sent_by }
     }
 
     /// The receiver's NIC takes a message that arrived at `now`; returns its
-    /// delivery time.
-    pub fn ingress(
-        &mut self,
-        now: SimTime,
-        from: NodeId,
-        to: NodeId,
-        transfer_ns: u64,
-        not_before: SimTime,
-    ) -> SimTime {
+    /// delivery time: once its ingress transfer (`size_bytes` at this NIC's
+    /// bandwidth) is done, and no earlier than `not_before`.
+    pub fn ingress(&mut self, now: SimTime, from: NodeId, to: NodeId, size_bytes: u64, not_before: SimTime) -> SimTime {
+        let transfer_ns = transfer_ns(size_bytes, self.cfg.nics[to.index()].ingress_bytes_per_s);
         let start = now.max(self.ingress_free_at[to.index()]);
         let done = start.after(transfer_ns).max(not_before);
         self.ingress_free_at[to.index()] = done;
