@@ -207,12 +207,19 @@ impl<E> EventQueue<E> {
             // one place from the end, as insertion sort does; cheaper than
             // a search and a call to move memory.
             self.run.push(entry);
-            let mut i = self.run.len() - 1;
-            while i > 0 && self.run[i - 1].time <= entry.time {
-                self.run[i] = self.run[i - 1];
+            // Through a local slice: indexing `self.run` in the loop made
+            // the compiler reload its length and check bounds every step.
+            let run = self.run.as_mut_slice();
+            let mut i = run.len() - 1;
+            while i > 0 {
+                let before = run[i - 1];
+                if before.time > entry.time {
+                    break;
+                }
+                run[i] = before;
                 i -= 1;
             }
-            self.run[i] = entry;
+            run[i] = entry;
         } else {
             let at = self.run.partition_point(|e| e.time > entry.time);
             self.run.insert(at, entry);
