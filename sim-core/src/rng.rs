@@ -47,11 +47,13 @@ impl SimRng {
         SimRng(rng)
     }
 
+    #[inline]
     pub fn next_u64(&mut self) -> u64 {
         self.0.next_u64()
     }
 
     /// Uniform in `[0, n)`; `n` must be positive. Unbiased (Lemire's method).
+    #[inline]
     pub fn below(&mut self, n: u64) -> u64 {
         assert!(n > 0, "below(0) has no values to draw");
         let mut product = (self.next_u64() as u128) * (n as u128);
@@ -72,6 +74,7 @@ impl SimRng {
     }
 
     /// Uniform in `[0, 1)` with 53 bits of precision.
+    #[inline]
     pub fn unit(&mut self) -> f64 {
         // Through `i64`: the 53-bit integer converts exactly either way,
         // and x86-64 converts a signed integer in one instruction but an
@@ -82,6 +85,7 @@ impl SimRng {
     /// True with probability `p` (p <= 0 never draws, so a zero-loss network
     /// consumes no randomness and stays comparable with a lossy one only
     /// where it matters).
+    #[inline]
     pub fn chance(&mut self, p: f64) -> bool {
         if p <= 0.0 {
             false
