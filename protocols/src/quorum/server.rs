@@ -419,8 +419,7 @@ impl Server {
     }
 
     fn persist(&mut self, ctx: &mut Ctx<'_, Node>, record: Record) {
-        ctx.disk().write(record);
-        ctx.disk().sync();
+        ctx.disk().write_and_sync(record);
         self.log_records += 1;
     }
 
