@@ -304,9 +304,11 @@ impl Server {
     }
 
     /// Sends through the network, or to itself without it; counts repair
-    /// traffic. Inlined so that callers build the message where it is
-    /// passed on, rather than copying it once more through this call.
-    #[inline]
+    /// traffic. Always inlined, so that callers build the message where it
+    /// is passed on, rather than copying it once more through this call:
+    /// left to the compiler it was not inlined, and the copy's wide loads of
+    /// a message just stored field by field stalled (store forwarding).
+    #[inline(always)]
     pub(super) fn send(&mut self, ctx: &mut Ctx<'_, Node>, to: NodeId, msg: Msg) {
         if to == self.me {
             self.local.push_back(msg);
@@ -345,6 +347,8 @@ impl Server {
 
     /// What this server answers a read of `key` with: its own copy merged
     /// with any hinted copies it holds for the key's home replicas.
+    /// Inlined, so that the copy is built in the reply that carries it.
+    #[inline]
     pub(super) fn local_versions(&self, key: Key) -> Versions {
         let mut out = self.data.get(&key).map_or_else(Versions::new, |vs| copy_versions(vs));
         for ((_, k), versions) in &self.hints {
