@@ -268,8 +268,10 @@ impl Server {
                 }
             }
             Msg::ReadReply { op, key, versions } => self.on_read_reply(ctx, from, op, key, versions),
-            Msg::Write { op, key, versions, hint } | Msg::WriteBack { op, key, versions, hint } => {
-                self.store(ctx, key, &versions, hint);
+            // The versions are read where the message lies: `store` copies
+            // what it keeps.
+            Msg::Write { op, key, ref versions, hint } | Msg::WriteBack { op, key, ref versions, hint } => {
+                self.store(ctx, key, versions, hint);
                 if self.answers_itself_next(from) {
                     self.on_write_ack(ctx, from, op, key);
                 } else {
@@ -277,8 +279,8 @@ impl Server {
                 }
             }
             Msg::WriteAck { op, key } => self.on_write_ack(ctx, from, op, key),
-            Msg::ReadRepair { key, versions, hint } => {
-                self.store(ctx, key, &versions, hint);
+            Msg::ReadRepair { key, ref versions, hint } => {
+                self.store(ctx, key, versions, hint);
             }
             Msg::Handoff { entries } => self.on_handoff(ctx, from, entries),
             Msg::HandoffAck { entries } => self.on_handoff_ack(ctx, from, entries),
@@ -350,7 +352,13 @@ impl Server {
     /// Inlined, so that the copy is built in the reply that carries it.
     #[inline]
     pub(super) fn local_versions(&self, key: Key) -> Versions {
-        let mut out = self.data.get(&key).map_or_else(Versions::new, |vs| copy_versions(vs));
+        let own = self.data.get(&key);
+        if self.hints.is_empty() {
+            // The usual case, its own copy alone: built in place, where
+            // merging hints in would first need it in memory.
+            return own.map_or_else(Versions::new, |vs| copy_versions(vs));
+        }
+        let mut out = own.map_or_else(Versions::new, |vs| copy_versions(vs));
         for ((_, k), versions) in &self.hints {
             if *k == key {
                 merge_into(&mut out, versions);
@@ -422,6 +430,9 @@ impl Server {
         self.persist(ctx, Record::Hint { intended, key, versions: Versions::new() });
     }
 
+    /// Always inlined, so that the record is built in the log rather than
+    /// copied into it (see `send`).
+    #[inline(always)]
     fn persist(&mut self, ctx: &mut Ctx<'_, Node>, record: Record) {
         ctx.disk().write_and_sync(record);
         self.log_records += 1;
