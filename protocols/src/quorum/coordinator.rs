@@ -139,8 +139,18 @@ impl Server {
             self.send(ctx, t.node, msg);
         }
         let timer = ctx.set_timer(ms(self.params.replica_timeout_ms), Timer::Replica { op });
-        let task = PutTask { client, req, key, version, targets, acked: NodeSet::default(), answered: false, timer };
-        self.puts.insert(op, task);
+        if let Some(task) = self.puts.reuse(op) {
+            // A finished put's slot, overwritten in place. Every field is
+            // named, so that none keeps the finished put's value.
+            let PutTask { client: c, req: r, key: k, version: v, targets: t, acked: a, answered: ans, timer: tm } =
+                task;
+            (*c, *r, *k, *v, *t, *a, *ans, *tm) =
+                (client, req, key, version, targets, NodeSet::default(), false, timer);
+        } else {
+            let task =
+                PutTask { client, req, key, version, targets, acked: NodeSet::default(), answered: false, timer };
+            self.puts.insert(op, task);
+        }
     }
 
     pub(super) fn coordinate_get(&mut self, ctx: &mut Ctx<'_, Node>, client: NodeId, req: u64, key: Key) {
@@ -163,17 +173,25 @@ impl Server {
             self.send(ctx, t.node, Msg::Read { op, key });
         }
         let timer = ctx.set_timer(ms(self.params.replica_timeout_ms), Timer::Replica { op });
-        let task = GetTask {
-            client,
-            req,
-            key,
-            targets,
-            replies: NodeMap::default(),
-            holders: NodeSet::default(),
-            phase: GetPhase::Reading,
-            timer,
-        };
-        self.gets.insert(op, task);
+        if let Some(task) = self.gets.reuse(op) {
+            // As for puts: a finished get's slot, every field overwritten.
+            let GetTask { client: c, req: r, key: k, targets: t, replies, holders, phase, timer: tm } = task;
+            (*c, *r, *k, *t, *holders, *phase, *tm) =
+                (client, req, key, targets, NodeSet::default(), GetPhase::Reading, timer);
+            replies.clear();
+        } else {
+            let task = GetTask {
+                client,
+                req,
+                key,
+                targets,
+                replies: NodeMap::default(),
+                holders: NodeSet::default(),
+                phase: GetPhase::Reading,
+                timer,
+            };
+            self.gets.insert(op, task);
+        }
     }
 
     pub(super) fn on_write_ack(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, op: u64, key: Key) {

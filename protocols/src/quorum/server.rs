@@ -220,9 +220,11 @@ impl Server {
     }
 
     pub fn on_message(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, msg: Msg) {
-        if from.index() < self.ring.servers() {
-            // Anything from a server shows it is alive and reachable.
-            self.suspected_until[from.index()] = SimTime::ZERO;
+        // Anything from a server shows it is alive and reachable. (The
+        // table has one entry per server: looking `from` up in it tells
+        // servers from clients without a trip through the ring.)
+        if let Some(until) = self.suspected_until.get_mut(from.index()) {
+            *until = SimTime::ZERO;
         }
         self.handle(ctx, from, msg);
         self.deliver_local(ctx);
