@@ -157,56 +157,67 @@ impl FromIterator<NodeId> for NodeSet {
 
 /// A map from nodes to what they answered, iterated in ascending node
 /// order (like a `BTreeMap`). Inline up to three: the replies of one get.
+///
+/// Nodes and values sit in two arrays rather than one of pairs: a value
+/// (a reply's versions) is then copied in the same pieces it was stored
+/// in, where a pair built around it first would be read back across the
+/// pieces, a stall on store forwarding for every reply.
 #[derive(Clone, Debug)]
-pub struct NodeMap<V>(SmallVec<[(NodeId, V); 3]>);
+pub struct NodeMap<V> {
+    nodes: SmallVec<[NodeId; 3]>,
+    values: SmallVec<[V; 3]>,
+}
 
 impl<V> Default for NodeMap<V> {
     fn default() -> NodeMap<V> {
-        NodeMap(SmallVec::new())
+        NodeMap { nodes: SmallVec::new(), values: SmallVec::new() }
     }
 }
 
 impl<V> NodeMap<V> {
     /// Sets `node`'s entry, replacing any earlier one.
     pub fn insert(&mut self, node: NodeId, value: V) {
-        if let Some((_, v)) = self.0.iter_mut().find(|(n, _)| *n == node) {
-            *v = value;
+        if let Some(i) = self.nodes.iter().position(|n| *n == node) {
+            self.values[i] = value;
             return;
         }
         // Pushed and moved down into place: for a handful of entries this
         // beats a search and a shifting insert.
-        self.0.push((node, value));
-        let mut i = self.0.len() - 1;
-        while i > 0 && self.0[i - 1].0 > node {
-            self.0.swap(i - 1, i);
+        self.nodes.push(node);
+        self.values.push(value);
+        let mut i = self.nodes.len() - 1;
+        while i > 0 && self.nodes[i - 1] > node {
+            self.nodes.swap(i - 1, i);
+            self.values.swap(i - 1, i);
             i -= 1;
         }
     }
 
     pub fn get(&self, node: &NodeId) -> Option<&V> {
-        self.0.iter().find(|(n, _)| n == node).map(|(_, v)| v)
+        self.nodes.iter().position(|n| n == node).map(|i| &self.values[i])
     }
 
     pub fn contains_key(&self, node: &NodeId) -> bool {
-        self.get(node).is_some()
+        self.nodes.contains(node)
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.nodes.len()
     }
 
     pub fn clear(&mut self) {
-        self.0.clear();
+        self.nodes.clear();
+        self.values.clear();
     }
 
     /// Entries in ascending node order.
     pub fn iter(&self) -> impl Iterator<Item = (&NodeId, &V)> {
-        self.0.iter().map(|(n, v)| (n, v))
+        self.nodes.iter().zip(&self.values)
     }
 
     /// Values in ascending node order.
     pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.0.iter().map(|(_, v)| v)
+        self.values.iter()
     }
 }
 
