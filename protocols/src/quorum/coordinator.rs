@@ -67,12 +67,14 @@ impl Server {
     /// The replicas for `key`. Strict quorum: the N home replicas. Sloppy:
     /// the first N servers of the preference list not suspected, each
     /// stand-in holding a hint for the home replica it replaces (the first
-    /// skipped home replica for the first stand-in, and so on).
-    fn plan(&mut self, key: Key, now: SimTime) -> Targets {
+    /// skipped home replica for the first stand-in, and so on). Written
+    /// into `out` (empty), where the caller keeps them: returned, they were
+    /// copied out of a value just built, a stall on store forwarding.
+    fn plan(&mut self, key: Key, now: SimTime, out: &mut Targets) {
         let range = self.range_cache.range_of(&self.ring, key);
         let homes = self.ring.range_homes(range);
         match self.params.quorum {
-            Quorum::Strict => homes.iter().map(|&node| Target { node, hint: None }).collect(),
+            Quorum::Strict => out.extend(homes.iter().map(|&node| Target { node, hint: None })),
             Quorum::Sloppy => {
                 let live: Vec<NodeId> = self
                     .ring
@@ -83,16 +85,14 @@ impl Server {
                     .take(self.ring.n())
                     .collect();
                 let mut skipped = homes.iter().copied().filter(|h| !live.contains(h));
-                live.iter()
-                    .map(|&node| {
-                        let hint = if homes.contains(&node) {
-                            None
-                        } else {
-                            Some(skipped.next().expect("a stand-in replaces a skipped home replica"))
-                        };
-                        Target { node, hint }
-                    })
-                    .collect()
+                out.extend(live.iter().map(|&node| {
+                    let hint = if homes.contains(&node) {
+                        None
+                    } else {
+                        Some(skipped.next().expect("a stand-in replaces a skipped home replica"))
+                    };
+                    Target { node, hint }
+                }));
             }
         }
     }
@@ -123,7 +123,8 @@ impl Server {
             }
             (v, c) => panic!("put of key {key} under {v:?} with clock {c:?}"),
         };
-        let targets = self.plan(key, now);
+        let mut targets = Targets::new();
+        self.plan(key, now, &mut targets);
         let w = self.params.w as usize;
         if self.live_targets(&targets, now) < w {
             // Fewer than W replicas believed up: refuse before writing
@@ -156,7 +157,8 @@ impl Server {
     pub(super) fn coordinate_get(&mut self, ctx: &mut Ctx<'_, Node>, client: NodeId, req: u64, key: Key) {
         self.counters.gets_coordinated += 1;
         let now = ctx.now();
-        let targets = self.plan(key, now);
+        let mut targets = Targets::new();
+        self.plan(key, now, &mut targets);
         // A blocking get also writes back to W replicas: with fewer than
         // that believed alive it cannot finish, so it fails at once.
         let needed = match self.params.read_repair {
