@@ -432,8 +432,8 @@ impl Server {
         self.persist(ctx, Record::Hint { intended, key, versions: Versions::new() });
     }
 
-    /// Always inlined, so that the record is built in the log rather than
-    /// copied into it (see `send`).
+    /// Always inlined: a record passed to a call was copied once more on
+    /// the way, just after being stored field by field (see `send`).
     #[inline(always)]
     fn persist(&mut self, ctx: &mut Ctx<'_, Node>, record: Record) {
         ctx.disk().write_and_sync(record);
