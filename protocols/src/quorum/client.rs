@@ -170,11 +170,13 @@ impl Client {
         let Some(r) = self.take_request(req) else { return };
         assert_eq!(r.coordinator, from, "reply to request {req} from {from:?}, not its coordinator");
         ctx.cancel_timer(r.timer);
-        let (status, output) = match (msg, r.kind) {
+        // Matched where the message lies: moved into the tuple, it was
+        // copied just after being stored, a stall on store forwarding.
+        let (status, output) = match (&msg, r.kind) {
             (Msg::GetOk { values, context, .. }, OpKind::Get) => {
                 if self.params.versioning == Versioning::VectorClocks {
                     // What it read and what it wrote itself are both seen.
-                    self.contexts.entry(r.key).or_default().merge(&context);
+                    self.contexts.entry(r.key).or_default().merge(context);
                 }
                 (OpStatus::Ok, output(values))
             }
@@ -201,10 +203,10 @@ impl Client {
     }
 }
 
-fn output(values: Values) -> Output {
+fn output(values: &Values) -> Output {
     match values.as_slice() {
         [] => Output::Nothing,
         [one] => Output::Value(*one),
-        _ => Output::Values(values.into_vec()),
+        many => Output::Values(many.to_vec()),
     }
 }
