@@ -11,11 +11,14 @@ use sim_core::{Ctx, Key, NodeId, Op, OpId, OpKind, OpStatus, Output, SimTime, Ti
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// A pending request: what its reply needs, not the whole operation, so
+/// that recording and taking one moves a few words.
 #[derive(Clone, Debug)]
 struct Request {
     req: u64,
     id: OpId,
-    op: Op,
+    kind: OpKind,
+    key: Key,
     coordinator: NodeId,
     timer: TimerId,
 }
@@ -26,9 +29,9 @@ pub struct Client {
     params: Params,
     ring: Arc<Ring>,
     next_req: u64,
-    /// Pending requests, oldest first. A closed-loop client has one or
-    /// two at a time, so a vector searched from the end beats a map (no
-    /// tree node to allocate and free per operation).
+    /// Pending requests, in no particular order (request ids are unique).
+    /// A closed-loop client has one or two at a time, so a vector beats a
+    /// map (no tree node to allocate and free per operation).
     requests: Vec<Request>,
     /// Vector clocks: per key, the clock that supersedes everything this
     /// client has read or written of it. Volatile: after a crash the
@@ -98,7 +101,7 @@ impl Client {
         };
         ctx.send(coordinator, msg);
         let timer = ctx.set_timer(ms(self.params.request_timeout_ms), Timer::Request { req });
-        self.requests.push(Request { req, id, op, coordinator, timer });
+        self.requests.push(Request { req, id, kind: op.kind, key, coordinator, timer });
     }
 
     /// Random: any server not avoided, uniformly. Owner: the first server
@@ -151,7 +154,7 @@ impl Client {
         self.avoid_until[r.coordinator.index()] = ctx.now().after(ms(self.params.suspect_ms));
         // A put that timed out may still take effect; a get that timed out
         // changed nothing, so it can safely fail.
-        let status = if r.op.kind.is_write() { OpStatus::Unknown } else { OpStatus::Fail };
+        let status = if r.kind.is_write() { OpStatus::Unknown } else { OpStatus::Fail };
         Self::complete(ctx, &r, status, Output::Nothing);
     }
 
@@ -167,11 +170,13 @@ impl Client {
         let Some(r) = self.take_request(req) else { return };
         assert_eq!(r.coordinator, from, "reply to request {req} from {from:?}, not its coordinator");
         ctx.cancel_timer(r.timer);
-        let (status, output) = match (msg, r.op.kind) {
+        // Matched where the message lies: moved into the tuple, it was
+        // copied just after being stored, a stall on store forwarding.
+        let (status, output) = match (&msg, r.kind) {
             (Msg::GetOk { values, context, .. }, OpKind::Get) => {
                 if self.params.versioning == Versioning::VectorClocks {
                     // What it read and what it wrote itself are both seen.
-                    self.contexts.entry(r.op.key).or_default().merge(&context);
+                    self.contexts.entry(r.key).or_default().merge(context);
                 }
                 (OpStatus::Ok, output(values))
             }
@@ -187,7 +192,9 @@ impl Client {
     /// Removes and returns pending request `req`, if it is still pending.
     fn take_request(&mut self, req: u64) -> Option<Request> {
         let i = self.requests.iter().rposition(|r| r.req == req)?;
-        Some(self.requests.remove(i))
+        // The last request moves into its place: no shift (a call to
+        // `memmove`, even of nothing, when it was the last).
+        Some(self.requests.swap_remove(i))
     }
 
     fn complete(ctx: &mut Ctx<'_, Node>, r: &Request, status: OpStatus, output: Output) {
@@ -196,10 +203,10 @@ impl Client {
     }
 }
 
-fn output(values: Values) -> Output {
+fn output(values: &Values) -> Output {
     match values.as_slice() {
         [] => Output::Nothing,
         [one] => Output::Value(*one),
-        _ => Output::Values(values.into_vec()),
+        many => Output::Values(many.to_vec()),
     }
 }

@@ -67,12 +67,14 @@ impl Server {
     /// The replicas for `key`. Strict quorum: the N home replicas. Sloppy:
     /// the first N servers of the preference list not suspected, each
     /// stand-in holding a hint for the home replica it replaces (the first
-    /// skipped home replica for the first stand-in, and so on).
-    fn plan(&mut self, key: Key, now: SimTime) -> Targets {
+    /// skipped home replica for the first stand-in, and so on). Written
+    /// into `out` (empty), where the caller keeps them: returned, they were
+    /// copied out of a value just built, a stall on store forwarding.
+    fn plan(&mut self, key: Key, now: SimTime, out: &mut Targets) {
         let range = self.range_cache.range_of(&self.ring, key);
         let homes = self.ring.range_homes(range);
         match self.params.quorum {
-            Quorum::Strict => homes.iter().map(|&node| Target { node, hint: None }).collect(),
+            Quorum::Strict => out.extend(homes.iter().map(|&node| Target { node, hint: None })),
             Quorum::Sloppy => {
                 let live: Vec<NodeId> = self
                     .ring
@@ -83,16 +85,14 @@ impl Server {
                     .take(self.ring.n())
                     .collect();
                 let mut skipped = homes.iter().copied().filter(|h| !live.contains(h));
-                live.iter()
-                    .map(|&node| {
-                        let hint = if homes.contains(&node) {
-                            None
-                        } else {
-                            Some(skipped.next().expect("a stand-in replaces a skipped home replica"))
-                        };
-                        Target { node, hint }
-                    })
-                    .collect()
+                out.extend(live.iter().map(|&node| {
+                    let hint = if homes.contains(&node) {
+                        None
+                    } else {
+                        Some(skipped.next().expect("a stand-in replaces a skipped home replica"))
+                    };
+                    Target { node, hint }
+                }));
             }
         }
     }
@@ -123,7 +123,8 @@ impl Server {
             }
             (v, c) => panic!("put of key {key} under {v:?} with clock {c:?}"),
         };
-        let targets = self.plan(key, now);
+        let mut targets = Targets::new();
+        self.plan(key, now, &mut targets);
         let w = self.params.w as usize;
         if self.live_targets(&targets, now) < w {
             // Fewer than W replicas believed up: refuse before writing
@@ -139,14 +140,25 @@ impl Server {
             self.send(ctx, t.node, msg);
         }
         let timer = ctx.set_timer(ms(self.params.replica_timeout_ms), Timer::Replica { op });
-        let task = PutTask { client, req, key, version, targets, acked: NodeSet::default(), answered: false, timer };
-        self.puts.insert(op, task);
+        if let Some(task) = self.puts.reuse(op) {
+            // A finished put's slot, overwritten in place. Every field is
+            // named, so that none keeps the finished put's value.
+            let PutTask { client: c, req: r, key: k, version: v, targets: t, acked: a, answered: ans, timer: tm } =
+                task;
+            (*c, *r, *k, *v, *t, *a, *ans, *tm) =
+                (client, req, key, version, targets, NodeSet::default(), false, timer);
+        } else {
+            let task =
+                PutTask { client, req, key, version, targets, acked: NodeSet::default(), answered: false, timer };
+            self.puts.insert(op, task);
+        }
     }
 
     pub(super) fn coordinate_get(&mut self, ctx: &mut Ctx<'_, Node>, client: NodeId, req: u64, key: Key) {
         self.counters.gets_coordinated += 1;
         let now = ctx.now();
-        let targets = self.plan(key, now);
+        let mut targets = Targets::new();
+        self.plan(key, now, &mut targets);
         // A blocking get also writes back to W replicas: with fewer than
         // that believed alive it cannot finish, so it fails at once.
         let needed = match self.params.read_repair {
@@ -163,17 +175,25 @@ impl Server {
             self.send(ctx, t.node, Msg::Read { op, key });
         }
         let timer = ctx.set_timer(ms(self.params.replica_timeout_ms), Timer::Replica { op });
-        let task = GetTask {
-            client,
-            req,
-            key,
-            targets,
-            replies: NodeMap::default(),
-            holders: NodeSet::default(),
-            phase: GetPhase::Reading,
-            timer,
-        };
-        self.gets.insert(op, task);
+        if let Some(task) = self.gets.reuse(op) {
+            // As for puts: a finished get's slot, every field overwritten.
+            let GetTask { client: c, req: r, key: k, targets: t, replies, holders, phase, timer: tm } = task;
+            (*c, *r, *k, *t, *holders, *phase, *tm) =
+                (client, req, key, targets, NodeSet::default(), GetPhase::Reading, timer);
+            replies.clear();
+        } else {
+            let task = GetTask {
+                client,
+                req,
+                key,
+                targets,
+                replies: NodeMap::default(),
+                holders: NodeSet::default(),
+                phase: GetPhase::Reading,
+                timer,
+            };
+            self.gets.insert(op, task);
+        }
     }
 
     pub(super) fn on_write_ack(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, op: u64, key: Key) {

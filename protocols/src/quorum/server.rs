@@ -220,9 +220,11 @@ impl Server {
     }
 
     pub fn on_message(&mut self, ctx: &mut Ctx<'_, Node>, from: NodeId, msg: Msg) {
-        if from.index() < self.ring.servers() {
-            // Anything from a server shows it is alive and reachable.
-            self.suspected_until[from.index()] = SimTime::ZERO;
+        // Anything from a server shows it is alive and reachable. (The
+        // table has one entry per server: looking `from` up in it tells
+        // servers from clients without a trip through the ring.)
+        if let Some(until) = self.suspected_until.get_mut(from.index()) {
+            *until = SimTime::ZERO;
         }
         self.handle(ctx, from, msg);
         self.deliver_local(ctx);
@@ -268,8 +270,10 @@ impl Server {
                 }
             }
             Msg::ReadReply { op, key, versions } => self.on_read_reply(ctx, from, op, key, versions),
-            Msg::Write { op, key, versions, hint } | Msg::WriteBack { op, key, versions, hint } => {
-                self.store(ctx, key, &versions, hint);
+            // The versions are read where the message lies: `store` copies
+            // what it keeps.
+            Msg::Write { op, key, ref versions, hint } | Msg::WriteBack { op, key, ref versions, hint } => {
+                self.store(ctx, key, versions, hint);
                 if self.answers_itself_next(from) {
                     self.on_write_ack(ctx, from, op, key);
                 } else {
@@ -277,8 +281,8 @@ impl Server {
                 }
             }
             Msg::WriteAck { op, key } => self.on_write_ack(ctx, from, op, key),
-            Msg::ReadRepair { key, versions, hint } => {
-                self.store(ctx, key, &versions, hint);
+            Msg::ReadRepair { key, ref versions, hint } => {
+                self.store(ctx, key, versions, hint);
             }
             Msg::Handoff { entries } => self.on_handoff(ctx, from, entries),
             Msg::HandoffAck { entries } => self.on_handoff_ack(ctx, from, entries),
@@ -304,9 +308,11 @@ impl Server {
     }
 
     /// Sends through the network, or to itself without it; counts repair
-    /// traffic. Inlined so that callers build the message where it is
-    /// passed on, rather than copying it once more through this call.
-    #[inline]
+    /// traffic. Always inlined, so that callers build the message where it
+    /// is passed on, rather than copying it once more through this call:
+    /// left to the compiler it was not inlined, and the copy's wide loads of
+    /// a message just stored field by field stalled (store forwarding).
+    #[inline(always)]
     pub(super) fn send(&mut self, ctx: &mut Ctx<'_, Node>, to: NodeId, msg: Msg) {
         if to == self.me {
             self.local.push_back(msg);
@@ -345,8 +351,16 @@ impl Server {
 
     /// What this server answers a read of `key` with: its own copy merged
     /// with any hinted copies it holds for the key's home replicas.
+    /// Inlined, so that the copy is built in the reply that carries it.
+    #[inline]
     pub(super) fn local_versions(&self, key: Key) -> Versions {
-        let mut out = self.data.get(&key).map_or_else(Versions::new, |vs| copy_versions(vs));
+        let own = self.data.get(&key);
+        if self.hints.is_empty() {
+            // The usual case, its own copy alone: built in place, where
+            // merging hints in would first need it in memory.
+            return own.map_or_else(Versions::new, |vs| copy_versions(vs));
+        }
+        let mut out = own.map_or_else(Versions::new, |vs| copy_versions(vs));
         for ((_, k), versions) in &self.hints {
             if *k == key {
                 merge_into(&mut out, versions);
@@ -418,9 +432,11 @@ impl Server {
         self.persist(ctx, Record::Hint { intended, key, versions: Versions::new() });
     }
 
+    /// Always inlined: a record passed to a call was copied once more on
+    /// the way, just after being stored field by field (see `send`).
+    #[inline(always)]
     fn persist(&mut self, ctx: &mut Ctx<'_, Node>, record: Record) {
-        ctx.disk().write(record);
-        ctx.disk().sync();
+        ctx.disk().write_and_sync(record);
         self.log_records += 1;
     }
 

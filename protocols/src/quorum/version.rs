@@ -145,22 +145,33 @@ pub type Versions = SmallVec<[Version; 1]>;
 /// A copy of `versions`. `Versions::clone` goes through `SmallVec`'s
 /// generic collect and extend, which costs several times the copy of the
 /// one inline version a key holds under last-writer-wins; every read reply,
-/// write-back and store record makes such a copy.
+/// write-back and store record makes such a copy. Inlined, so that the
+/// copy is built where the caller puts it (a message, a record) rather
+/// than returned through memory and copied again, which also stalls the
+/// load of a value just stored in pieces.
+#[inline]
 pub fn copy_versions(versions: &[Version]) -> Versions {
     match versions {
         [one] => Versions::from_buf([one.clone()]),
-        many => many.iter().cloned().collect(),
+        many => copy_many(many),
     }
+}
+
+fn copy_many(versions: &[Version]) -> Versions {
+    versions.iter().cloned().collect()
 }
 
 /// Adds `incoming` to `held`, keeping only versions nothing supersedes.
 /// Returns whether `held` changed. Merging is commutative, associative and
 /// idempotent, so replicas that exchange versions in any order, any number
 /// of times, end up equal.
+///
+/// Inlined for its shortcuts: one timestamped version into none or one,
+/// every store and every reply merged under last-writer-wins. They give
+/// what `merge_slow` gives for these shapes, without its retain, push and
+/// sort, or the call.
+#[inline]
 pub fn merge_into(held: &mut Versions, incoming: &[Version]) -> bool {
-    // One version into none or one: every store and every reply merged
-    // under last-writer-wins. These shortcuts give what the loop below
-    // gives for these shapes, without its retain, push and sort.
     if let [v] = incoming {
         match held.as_mut_slice() {
             [] => {
@@ -169,28 +180,39 @@ pub fn merge_into(held: &mut Versions, incoming: &[Version]) -> bool {
             }
             [h] => {
                 // Two timestamps: one comparison decides. Equal stamps
-                // with different values fall through to the loop.
-                if let (Stamp::Lww(held_t), Stamp::Lww(new_t)) = (&h.stamp, &v.stamp) {
+                // with different values are left to the loop.
+                if let (Stamp::Lww(held_t), Stamp::Lww(new_t)) = (&mut h.stamp, &v.stamp) {
                     match new_t.cmp(held_t) {
                         Ordering::Greater => {
-                            h.clone_from(v);
+                            // The newer version, copied in place.
+                            h.value = v.value;
+                            *held_t = *new_t;
                             return true;
                         }
                         Ordering::Less => return false,
                         Ordering::Equal if h.value == v.value => return false,
                         Ordering::Equal => {}
                     }
-                } else {
-                    if *h == *v || h.supersedes(v) {
-                        return false;
-                    }
-                    if v.supersedes(h) {
-                        h.clone_from(v);
-                        return true;
-                    }
                 }
             }
             _ => {}
+        }
+    }
+    merge_slow(held, incoming)
+}
+
+/// `merge_into` for every other shape.
+fn merge_slow(held: &mut Versions, incoming: &[Version]) -> bool {
+    // One clock into one: at most one comparison each way decides.
+    if let ([v], [h]) = (incoming, held.as_mut_slice())
+        && !matches!((&h.stamp, &v.stamp), (Stamp::Lww(_), Stamp::Lww(_)))
+    {
+        if *h == *v || h.supersedes(v) {
+            return false;
+        }
+        if v.supersedes(h) {
+            h.clone_from(v);
+            return true;
         }
     }
     let mut changed = false;
