@@ -179,11 +179,13 @@ impl<E> EventQueue<E> {
                 s
             }
         };
-        let entry = Entry { time, slot };
+        // The entry's two fields go down separately and are stored where
+        // the entry ends up: built here and copied whole (16-byte loads of
+        // two narrower stores just made), it stalled on store forwarding.
         if time > self.last {
-            self.file_in_bucket(entry);
+            self.file_in_bucket(time, slot);
         } else {
-            self.file_in_run(entry);
+            self.file_in_run(time, slot);
         }
         self.live += 1;
         EventId { slot, generation: self.states[slot as usize].generation() }
@@ -191,25 +193,25 @@ impl<E> EventQueue<E> {
 
     /// Files an entry due after `last` in its bucket.
     #[inline]
-    fn file_in_bucket(&mut self, entry: Entry) {
-        debug_assert!(entry.time > self.last);
-        let b = (u64::BITS - (entry.time ^ self.last).leading_zeros()) as usize;
-        self.buckets[b - 1].push(entry);
+    fn file_in_bucket(&mut self, time: u64, slot: u32) {
+        debug_assert!(time > self.last);
+        let b = (u64::BITS - (time ^ self.last).leading_zeros()) as usize;
+        self.buckets[b - 1].push(Entry { time, slot });
         self.occupied |= 1 << (b - 1);
     }
 
     /// Puts an entry due no later than `last` into the run, after the
     /// entries of equal or earlier time.
     #[inline]
-    fn file_in_run(&mut self, entry: Entry) {
-        // Reversed order: the entries due later than `entry` come first;
-        // `entry` goes right after them, so it pops after every entry of
+    fn file_in_run(&mut self, time: u64, slot: u32) {
+        // Reversed order: the entries due later than `time` come first; the
+        // new entry goes right after them, so it pops after every entry of
         // equal or earlier time.
         if self.run.len() <= SHIFT_INSERT_MAX {
-            // A short run: shift the entries due no later than `entry` up
+            // A short run: shift the entries due no later than `time` up
             // one place from the end, as insertion sort does; cheaper than
             // a search and a call to move memory.
-            self.run.push(entry);
+            self.run.push(Entry { time, slot });
             // Through a local slice and a counted loop: indexing `self.run`
             // made the compiler reload its length and check bounds at
             // every step.
@@ -218,16 +220,16 @@ impl<E> EventQueue<E> {
             let mut at = n - 1;
             for j in (0..n - 1).rev() {
                 let before = run[j];
-                if before.time > entry.time {
+                if before.time > time {
                     break;
                 }
                 run[j + 1] = before;
                 at = j;
             }
-            run[at] = entry;
+            run[at] = Entry { time, slot };
         } else {
-            let at = self.run.partition_point(|e| e.time > entry.time);
-            self.run.insert(at, entry);
+            let at = self.run.partition_point(|e| e.time > time);
+            self.run.insert(at, Entry { time, slot });
         }
         if self.last == SMALL && self.run.len() > SHIFT_INSERT_MAX {
             self.leave_small_mode();
@@ -250,7 +252,7 @@ impl<E> EventQueue<E> {
             if e.time == soonest {
                 self.run.push(e);
             } else {
-                self.file_in_bucket(e);
+                self.file_in_bucket(e.time, e.slot);
             }
         }
         self.run.reverse();
@@ -373,7 +375,7 @@ impl<E> EventQueue<E> {
                     if e.time == self.last {
                         self.run.push(e);
                     } else {
-                        self.file_in_bucket(e);
+                        self.file_in_bucket(e.time, e.slot);
                     }
                 }
                 // Equal times in push order, reversed like the whole run.
