@@ -383,7 +383,7 @@ mod tests {
         done.close_pending();
         assert_eq!(done.ops, before);
 
-        // A history invoked after a close is closed again.
+        // An operation invoked after a close is closed by the next one.
         let e = h.invoke(NodeId(0), get(4), SimTime(30));
         h.close_pending();
         assert_eq!(status(&h, e), Some(OpStatus::Unknown));
